@@ -1,0 +1,1 @@
+"""Thin ``python -m avdm.bin.X`` entry points, one per stage job."""

@@ -1,0 +1,223 @@
+"""Parallel jobs for every ``--nj`` stage: split an scp, run N jobs, one log each.
+
+Backends:
+
+* ``local`` (default): at most ``max_parallel`` child processes at once on this machine.
+* ``slurm``: one ``sbatch --wait`` per job (the batch system runs them in parallel).
+
+The backend comes from the argument, else ``$AVDM_CMD_BACKEND`` (exported by ``cmd.sh``);
+extra Slurm options from ``$AVDM_SLURM_OPTS``.  Any failed job fails the whole call with
+:class:`JobsFailed`, whose message carries the tail of the first failed job's log.  Ctrl-C (or
+SIGTERM) kills every child process group (and ``scancel``s submitted Slurm jobs).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+from avdm.fileio import atomic_open
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("local", "slurm")
+
+
+class JobsFailed(RuntimeError):
+    """One or more jobs exited non-zero."""
+
+    def __init__(self, failed: Dict[int, int], logs: Dict[int, str], message: str):
+        super().__init__(message)
+        self.failed = failed
+        self.logs = logs
+
+
+def split_scp(scp: str, nj: int, out_pattern: str) -> List[str]:
+    """Split ``scp`` into ``nj`` contiguous parts of (almost) equal line counts.
+
+    ``out_pattern`` contains ``JOB`` (replaced by 1..nj).  Lines keep their order; with fewer
+    lines than jobs the number of parts shrinks (never an empty part).  Returns the part paths.
+    """
+    if "JOB" not in out_pattern:
+        raise ValueError(f"split_scp: output pattern {out_pattern!r} has no JOB")
+    if nj < 1:
+        raise ValueError(f"split_scp: nj must be >= 1, got {nj}")
+    with open(scp, encoding="utf-8") as f:
+        lines = [ln for ln in f if ln.strip()]
+    if not lines:
+        raise ValueError(f"split_scp: {scp} is empty")
+    nj = min(nj, len(lines))
+    base, extra = divmod(len(lines), nj)
+    parts, start = [], 0
+    for j in range(nj):
+        n = base + (1 if j < extra else 0)
+        path = out_pattern.replace("JOB", str(j + 1))
+        with atomic_open(path, "w", encoding="utf-8") as f:
+            f.writelines(lines[start:start + n])
+        parts.append(path)
+        start += n
+    return parts
+
+
+def _substitute(cmd: Sequence[str], job: int) -> List[str]:
+    return [str(c).replace("JOB", str(job)) for c in cmd]
+
+
+def _as_shell(cmd: Sequence[str]) -> str:
+    # a single argument is taken as a shell command line; several as an argv list
+    return cmd[0] if len(cmd) == 1 else " ".join(shlex.quote(c) for c in cmd)
+
+
+def _tail(path: str, n: int = 20) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return "".join(f.readlines()[-n:])
+    except OSError as e:
+        return f"(log unreadable: {e})"
+
+
+def run_jobs(cmd: Sequence[str], nj: int, log_pattern: str, backend: Optional[str] = None,
+             max_parallel: Optional[int] = None, env: Optional[Dict[str, str]] = None,
+             slurm_opts: Optional[str] = None, gpus: int = 0, cwd: Optional[str] = None) -> None:
+    """Run ``cmd`` (``JOB`` replaced by 1..nj) as ``nj`` jobs logging to ``log_pattern``."""
+    if nj < 1:
+        raise ValueError(f"run_jobs: nj must be >= 1, got {nj}")
+    if nj > 1 and "JOB" not in log_pattern:
+        raise ValueError(f"run_jobs: log pattern {log_pattern!r} needs JOB when nj > 1")
+    backend = backend or os.environ.get("AVDM_CMD_BACKEND", "local")
+    if backend not in BACKENDS:
+        raise ValueError(f"run_jobs: unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    logs = {j: log_pattern.replace("JOB", str(j)) for j in range(1, nj + 1)}
+    for path in logs.values():
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if backend == "local":
+        codes = _run_local(cmd, logs, max_parallel or nj, full_env, cwd)
+    else:
+        opts = slurm_opts if slurm_opts is not None else os.environ.get("AVDM_SLURM_OPTS", "")
+        codes = _run_slurm(cmd, logs, opts, gpus, full_env, cwd)
+    failed = {j: c for j, c in codes.items() if c != 0}
+    if failed:
+        first = min(failed)
+        msg = (f"{len(failed)} of {nj} job(s) failed (job {first} exit {failed[first]}); "
+               f"log {logs[first]}:\n{_tail(logs[first])}")
+        raise JobsFailed(failed, logs, msg)
+
+
+def _write_header(log: str, argv: Sequence[str]) -> None:
+    with open(log, "w", encoding="utf-8") as f:
+        f.write(f"# {_as_shell(argv)}\n# started at {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+
+
+def _write_footer(log: str, code: int, seconds: float) -> None:
+    with open(log, "a", encoding="utf-8") as f:
+        f.write(f"# accounting: time={seconds:.0f} s\n# ended (code {code}) at "
+                f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def _raise_interrupt(signum, frame):  # pragma: no cover - exercised through a subprocess test
+    raise _Interrupt(signum)
+
+
+def _run_local(cmd, logs, max_parallel, env, cwd) -> Dict[int, int]:
+    pending = sorted(logs)
+    running: Dict[int, tuple] = {}
+    codes: Dict[int, int] = {}
+    old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        while pending or running:
+            while pending and len(running) < max_parallel:
+                j = pending.pop(0)
+                argv = _substitute(cmd, j)
+                _write_header(logs[j], argv)
+                logf = open(logs[j], "a", encoding="utf-8")
+                if len(argv) == 1:
+                    proc = subprocess.Popen(["bash", "-c", argv[0]], stdout=logf,
+                                            stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                                            start_new_session=True)
+                else:
+                    proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT,
+                                            env=env, cwd=cwd, start_new_session=True)
+                running[j] = (proc, logf, time.time())
+            time.sleep(0.05)
+            for j, (proc, logf, t0) in list(running.items()):
+                code = proc.poll()
+                if code is not None:
+                    logf.close()
+                    _write_footer(logs[j], code, time.time() - t0)
+                    codes[j] = code
+                    del running[j]
+                    if code != 0:
+                        logger.error("job %d failed (exit %d), log: %s", j, code, logs[j])
+    except (KeyboardInterrupt, _Interrupt):
+        logger.error("interrupted: killing %d running job(s)", len(running))
+        for proc, logf, _ in running.values():
+            _kill_group(proc)
+            logf.close()
+        raise KeyboardInterrupt from None
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+    return codes
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    except ProcessLookupError:
+        pass
+
+
+def _run_slurm(cmd, logs, opts, gpus, env, cwd) -> Dict[int, int]:
+    procs: Dict[int, tuple] = {}
+    job_ids: Dict[int, str] = {}
+    codes: Dict[int, int] = {}
+    for j in sorted(logs):
+        argv = _substitute(cmd, j)
+        _write_header(logs[j], argv)
+        sb = ["sbatch", "--wait", "--parsable", f"--job-name=avdm.{Path(logs[j]).stem}",
+              f"--open-mode=append", f"--output={logs[j]}"]
+        if gpus:
+            sb.append(f"--gres=gpu:{gpus}")
+        sb += shlex.split(opts or "")
+        sb += ["--wrap", _as_shell(argv)]
+        proc = subprocess.Popen(sb, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=env, cwd=cwd, start_new_session=True)
+        procs[j] = (proc, time.time())
+    old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        for j, (proc, t0) in procs.items():
+            out, err = proc.communicate()
+            jid = (out or "").strip().split(";")[0]
+            if jid:
+                job_ids[j] = jid
+            code = proc.returncode
+            if code != 0 and err:
+                with open(logs[j], "a", encoding="utf-8") as f:
+                    f.write(f"# sbatch: {err.strip()}\n")
+            _write_footer(logs[j], code, time.time() - t0)
+            codes[j] = code
+    except (KeyboardInterrupt, _Interrupt):
+        logger.error("interrupted: cancelling Slurm jobs")
+        for proc, _ in procs.values():
+            _kill_group(proc)
+        if job_ids:
+            subprocess.run(["scancel", *job_ids.values()], check=False)
+        raise KeyboardInterrupt from None
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+    return codes

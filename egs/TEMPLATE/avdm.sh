@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# avdm stage driver shared by all datasets (run from a recipe directory such as egs/grid).
+# Stages: 0 data prep | 1 lip ROIs | 2 feature dumping | 3 training | 4 inference | 5 scoring | 6 report
+set -euo pipefail
+
+log() { echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (avdm.sh:${BASH_LINENO[0]}) $*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+SECONDS=0
+# ----------------------------------------------------------------------------- options
+stage=0                 # first stage to run
+stop_stage=6            # last stage to run
+nj=4                    # parallel jobs for stages 1, 2 and 5
+inference_nj=2          # parallel jobs for stage 4
+ngpu=0                  # GPUs for training / inference (0: CPU)
+seed=0                  # seed of inference (training seeds live in the train configs)
+data_dir=data           # Kaldi data dirs (stage 0 output)
+dump_dir=dump           # dumped features (stages 1-2)
+exp_dir=exp             # models, inference and scoring (stages 3-6)
+train_set=train         # training set name
+valid_set=dev           # validation set name
+test_sets=test          # test set names (space separated); their noisy condition sets come from
+                        #   data/<set>/condition_sets
+train_config=""         # training config(s), space separated; each gives one model
+tag=""                  # exp/<tag> for a single train_config (default: config file name)
+inference_config=""     # override of the decode config of every job (default conf/decode_<job>.yaml)
+inference_jobs=auto     # auto: prior models -> "generate enhance_unsup", conditional -> "enhance"
+local_data_opts=""      # options passed to local/data.sh
+lip_detector=dlib68     # landmark detector registry key for stage 1
+lip_opts=""             # extra options of stage 1 (python -m avdm.bin.stage_lips)
+audio_format=flac       # stage 2 audio format: flac or ark
+train_args=""           # extra arguments for training (espnet2 options)
+skip_asr=false          # skip the ASR model used for WER in stage 5
+asr_config=conf/asr_ctc_lite.yaml
+score_opts=""           # extra options of stage 5
+report_out=RESULTS.md   # stage 6 output
+
+help_message=$(cat <<EOM
+Usage: $0 [options]
+  --stage N --stop_stage N   stages to run (0 data, 1 lips, 2 dump, 3 train, 4 infer, 5 score, 6 report)
+  --nj N                     parallel jobs (stages 1, 2, 5; default ${nj})
+  --inference_nj N           parallel jobs of stage 4 (default ${inference_nj})
+  --ngpu N                   GPUs for training and inference (default ${ngpu})
+  --train_config "A.yaml B.yaml"   model configs (one model each)
+  --tag NAME                 experiment name for a single train config
+  --inference_config X.yaml  decode config for every inference job
+  --train_set --valid_set --test_sets   data set names
+  --local_data_opts "..."    options of local/data.sh (e.g. "--grid_root /data/GRID")
+  --lip_detector KEY         dlib68 | haar (avdm-list landmark_detector)
+  --audio_format flac|ark    dumped audio format
+  --skip_asr true|false      skip WER (no ASR training)
+EOM
+)
+
+# shellcheck disable=SC1091
+[ -f ./path.sh ] && . ./path.sh
+# shellcheck disable=SC1091
+[ -f ./cmd.sh ] && . ./cmd.sh
+[ -n "${AVDM_ROOT:-}" ] || die "AVDM_ROOT is not set: run from a recipe directory whose path.sh sets it"
+# shellcheck disable=SC1091
+. "${AVDM_ROOT}/tools/parse_options.sh"
+[ $# -eq 0 ] || die "unexpected argument(s): $* (see --help)"
+
+python=${AVDM_PYTHON:-python3}
+
+stage_on() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
+stage_t0=0
+begin_stage() { stage_t0=${SECONDS}; log "==================== stage $1: $2 ===================="; }
+end_stage() { log "stage $1 done in $(( SECONDS - stage_t0 )) s"; }
+need() {  # need <stage that writes it> <paths...>
+    local writer=$1; shift
+    local p
+    for p in "$@"; do
+        [ -e "${p}" ] || die "missing ${p}: run stage ${writer} first (./run.sh --stage ${writer} --stop_stage ${writer})"
+    done
+}
+condition_sets() {  # the noisy condition sets of a base set
+    local f=${data_dir}/$1/condition_sets
+    [ -f "${f}" ] && grep -v '^\s*$' "${f}" || true
+}
+base_sets="${train_set} ${valid_set} ${test_sets}"
+eval_sets() {  # every set stage 2 dumps: base sets, their condition sets, the training noise bank
+    local s
+    for s in ${base_sets}; do echo "${s}"; condition_sets "${s}"; done
+    [ -d "${data_dir}/noise_train" ] && echo noise_train
+    return 0
+}
+[ -n "${train_config}" ] || train_config="conf/train_prior_lite.yaml"
+model_tags() {
+    local c n=0
+    for c in ${train_config}; do n=$((n + 1)); done
+    for c in ${train_config}; do
+        if [ -n "${tag}" ] && [ ${n} -eq 1 ]; then echo "${tag}"; else basename "${c}" .yaml; fi
+    done
+}
+config_of_tag() {
+    local c
+    for c in ${train_config}; do
+        if [ -n "${tag}" ] || [ "$(basename "${c}" .yaml)" = "$1" ]; then echo "${c}"; return; fi
+    done
+}
+
+# ----------------------------------------------------------------------------- stage 0
+if stage_on 0; then
+    begin_stage 0 "data preparation"
+    [ -x local/data.sh ] || die "local/data.sh not found in $(pwd)"
+    # shellcheck disable=SC2086
+    local/data.sh --out "${data_dir}" ${local_data_opts}
+    for s in ${base_sets}; do need 0 "${data_dir}/${s}/wav.scp" "${data_dir}/${s}/video.scp"; done
+    end_stage 0
+fi
+
+# ----------------------------------------------------------------------------- stage 1
+if stage_on 1; then
+    begin_stage 1 "lip ROI extraction (${lip_detector})"
+    for s in ${base_sets}; do
+        need 0 "${data_dir}/${s}/video.scp"
+        # shellcheck disable=SC2086
+        ${python} -m avdm.bin.stage_lips --data_dir "${data_dir}/${s}" --out_dir "${dump_dir}/lip/${s}" \
+            --nj "${nj}" --detector "${lip_detector}" ${lip_opts}
+    done
+    end_stage 1
+fi
+
+# ----------------------------------------------------------------------------- stage 2
+if stage_on 2; then
+    begin_stage 2 "feature dumping (${audio_format})"
+    for s in $(eval_sets); do
+        need 0 "${data_dir}/${s}/wav.scp"
+        opts=""
+        if [ "${s}" != noise_train ]; then
+            base=${s}
+            [ -f "${data_dir}/${s}/base_set" ] && base=$(cat "${data_dir}/${s}/base_set")
+            need 1 "${dump_dir}/lip/${base}/lip.scp"
+            opts="--lip_dir ${dump_dir}/lip/${base}"
+        fi
+        [ "${s}" = "${train_set}" ] && opts="${opts} --write_stats"
+        # shellcheck disable=SC2086
+        ${python} -m avdm.bin.stage_dump --data_dir "${data_dir}/${s}" --out_dir "${dump_dir}/raw/${s}" \
+            --nj "${nj}" --audio_format "${audio_format}" ${opts}
+    done
+    end_stage 2
+fi
+
+# ----------------------------------------------------------------------------- stage 3
+if stage_on 3; then
+    begin_stage 3 "training"
+    need 2 "${dump_dir}/raw/${train_set}/wav.scp" "${dump_dir}/raw/${valid_set}/wav.scp"
+    for t in $(model_tags); do
+        c=$(config_of_tag "${t}")
+        [ -f "${c}" ] || die "train config ${c} not found"
+        log "training ${t} from ${c} -> ${exp_dir}/${t} (log: ${exp_dir}/${t}/train.log)"
+        # shellcheck disable=SC2086
+        ${python} -m avdm.bin.stage_train --config "${c}" --dump_dir "${dump_dir}/raw" \
+            --train_set "${train_set}" --valid_set "${valid_set}" --exp_dir "${exp_dir}/${t}" \
+            --ngpu "${ngpu}" ${train_args}
+    done
+    if ! ${skip_asr}; then
+        log "training the ASR model for WER -> ${exp_dir}/asr"
+        ${python} -m avdm.bin.train_asr --config "${asr_config}" --dump_dir "${dump_dir}/raw" \
+            --train_set "${train_set}" --valid_set "${valid_set}" --exp_dir "${exp_dir}/asr" --ngpu "${ngpu}"
+    fi
+    end_stage 3
+fi
+
+# ----------------------------------------------------------------------------- stage 4
+if stage_on 4; then
+    begin_stage 4 "inference"
+    for t in $(model_tags); do
+        need 3 "${exp_dir}/${t}/config.yaml"
+        jobs=${inference_jobs}
+        [ "${jobs}" = auto ] && jobs=$(${python} -m avdm.bin.model_jobs "${exp_dir}/${t}/config.yaml")
+        for job in ${jobs}; do
+            dconf=${inference_config:-conf/decode_${job}.yaml}
+            [ -f "${dconf}" ] || die "inference config ${dconf} not found"
+            if [ "${job}" = generate ]; then sets=${test_sets}; else
+                sets=$(for s in ${test_sets}; do condition_sets "${s}"; done)
+            fi
+            for s in ${sets}; do
+                need 2 "${dump_dir}/raw/${s}/wav.scp"
+                log "${job}: ${t} on ${s} (${dconf})"
+                ${python} -m avdm.bin.stage_infer --job "${job}" --model_dir "${exp_dir}/${t}" \
+                    --data_dir "${dump_dir}/raw/${s}" --out_dir "${exp_dir}/${t}/${job}_${s}" \
+                    --inference_config "${dconf}" --nj "${inference_nj}" --ngpu "${ngpu}" --seed "${seed}"
+            done
+        done
+    done
+    end_stage 4
+fi
+
+# ----------------------------------------------------------------------------- stage 5
+if stage_on 5; then
+    begin_stage 5 "scoring"
+    asr_opt=""
+    if ! ${skip_asr}; then
+        need 3 "${exp_dir}/asr"
+        asr_opt="--asr_model ${exp_dir}/asr"
+    fi
+    # the noisy input is a system of its own
+    for s in ${test_sets}; do
+        for c in $(condition_sets "${s}"); do
+            need 2 "${dump_dir}/raw/${c}/noisy.scp"
+            # shellcheck disable=SC2086
+            ${python} -m avdm.bin.stage_score --ref_dir "${dump_dir}/raw/${c}" --noisy_input \
+                --inf_dir "${exp_dir}/noisy_input/${c}" --nj "${nj}" ${asr_opt} ${score_opts}
+        done
+    done
+    found=0
+    for t in $(model_tags); do
+        for d in "${exp_dir}/${t}"/*_*/; do
+            d=${d%/}
+            [ -f "${d}/wav.scp" ] || continue
+            s=${d##*/}; s=${s#generate_}; s=${s#enhance_unsup_}; s=${s#enhance_}
+            found=1
+            # shellcheck disable=SC2086
+            ${python} -m avdm.bin.stage_score --ref_dir "${dump_dir}/raw/${s}" --inf_dir "${d}" \
+                --nj "${nj}" ${asr_opt} ${score_opts}
+        done
+    done
+    [ ${found} -eq 1 ] || die "no inference output under ${exp_dir}/<tag>/: run stage 4 first"
+    end_stage 5
+fi
+
+# ----------------------------------------------------------------------------- stage 6
+if stage_on 6; then
+    begin_stage 6 "report"
+    ${python} -m avdm.bin.report --exp_dir "${exp_dir}" --dump_dir "${dump_dir}/raw" --data_dir "${data_dir}" \
+        --out "${report_out}"
+    log "wrote $(pwd)/${report_out}"
+    end_stage 6
+fi
+
+log "all requested stages (${stage}..${stop_stage}) finished in ${SECONDS} s"

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# GRID recipe: lip-to-speech, supervised and unsupervised audio-visual speech enhancement.
+#   ./run.sh                               stages 0-6 on the embedded mini-GRID (or $GRID, see db.sh)
+#   ./run.sh --stage 4 --stop_stage 4      one stage again
+#   ./run.sh --help                        every option (egs/TEMPLATE/avdm.sh)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+# The environment is created on first use; later runs check it in a second.
+../../tools/setup.sh
+
+# shellcheck disable=SC1091
+. ./db.sh
+if [ -n "${GRID}" ]; then
+    local_data_opts="--grid_root ${GRID}"
+else
+    local_data_opts="--size demo"
+fi
+
+# Four models: the lip-conditioned prior and the conditional (supervised) model, each with its
+# audio-only twin (identical config with visual_encoder: none) as the baseline.
+train_config="conf/train_prior_lite.yaml conf/train_prior_lite_audioonly.yaml \
+conf/train_cond_lite.yaml conf/train_cond_lite_audioonly.yaml"
+
+exec ../TEMPLATE/avdm.sh \
+    --nj 2 \
+    --inference_nj 2 \
+    --train_config "${train_config}" \
+    --local_data_opts "${local_data_opts}" \
+    "$@"

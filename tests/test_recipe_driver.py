@@ -1,0 +1,104 @@
+"""The shell glue: option parsing and stage selection of egs/TEMPLATE/avdm.sh."""
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PARSE = ROOT / "tools" / "parse_options.sh"
+
+
+def parse(args, pre="stage=0; nj=4; use_gpu=false; name=a"):
+    script = f'{pre}\n. "{PARSE}"\necho "stage=$stage nj=$nj use_gpu=$use_gpu name=$name rest=$*"'
+    return subprocess.run(["bash", "-c", script, "prog", *args], capture_output=True, text=True)
+
+
+def test_parse_options_sets_variables():
+    r = parse(["--stage", "3", "--nj=2", "--use-gpu", "true", "pos1", "--x"])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "stage=3 nj=2 use_gpu=true name=a rest=pos1 --x"
+
+
+def test_parse_options_value_with_spaces():
+    r = parse(["--name", "a b  c"])
+    assert "name=a b  c" in r.stdout
+
+
+def test_parse_options_unknown_option():
+    r = parse(["--stgae", "3"])
+    assert r.returncode != 0 and "unknown option --stgae" in r.stderr
+
+
+def test_parse_options_boolean_checked():
+    r = parse(["--use_gpu", "yes"])
+    assert r.returncode != 0 and "takes true or false" in r.stderr
+
+
+def test_parse_options_missing_value_and_help():
+    r = parse(["--nj"])
+    assert r.returncode != 0 and "needs a value" in r.stderr
+    r = parse(["--help"], pre='stage=0; nj=1; use_gpu=false; name=a; help_message="usage: here"')
+    assert r.returncode == 0 and r.stdout.strip() == "usage: here"
+
+
+@pytest.fixture
+def recipe(tmp_path):
+    """An empty recipe dir using the real driver, with the python of this test session."""
+    d = tmp_path / "recipe"
+    (d / "local").mkdir(parents=True)
+    (d / "path.sh").write_text(f"export AVDM_ROOT={ROOT}\n")
+    env = dict(os.environ)
+    import sys
+
+    env["AVDM_PYTHON"] = sys.executable
+    return d, env
+
+
+def run_driver(recipe, *args):
+    d, env = recipe
+    return subprocess.run(["bash", str(ROOT / "egs" / "TEMPLATE" / "avdm.sh"), *args], cwd=d, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_stage_with_missing_inputs_names_earlier_stage(recipe):
+    r = run_driver(recipe, "--stage", "3", "--stop_stage", "3")
+    assert r.returncode != 0
+    assert "stage 3: training" in r.stderr
+    assert "missing dump/raw/train/wav.scp: run stage 2 first" in r.stderr
+
+
+def test_stage_selection_runs_only_requested(recipe):
+    d, _ = recipe
+    (d / "local" / "data.sh").write_text(
+        "#!/usr/bin/env bash\necho \"data.sh args: $*\" > data_args.txt\n"
+        "for s in train dev test; do mkdir -p data/$s; touch data/$s/wav.scp data/$s/video.scp; done\n")
+    (d / "local" / "data.sh").chmod(0o755)
+    r = run_driver(recipe, "--stop_stage", "0", "--local_data_opts", "--size tiny")
+    assert r.returncode == 0, r.stderr
+    assert "stage 0: data preparation" in r.stderr and "stage 0 done in" in r.stderr
+    assert "stage 1" not in r.stderr
+    assert (d / "data_args.txt").read_text().strip() == "data.sh args: --out data --size tiny"
+
+
+def test_stage0_failure_stops_the_run(recipe):
+    d, _ = recipe
+    (d / "local" / "data.sh").write_text("#!/usr/bin/env bash\necho 'no GRID here' >&2; exit 4\n")
+    (d / "local" / "data.sh").chmod(0o755)
+    r = run_driver(recipe, "--stop_stage", "1")
+    assert r.returncode != 0
+    assert "no GRID here" in r.stderr and "stage 1" not in r.stderr
+
+
+def test_driver_rejects_unknown_option(recipe):
+    r = run_driver(recipe, "--stages", "1")
+    assert r.returncode != 0 and "unknown option --stages" in r.stderr
+
+
+def test_model_jobs_by_mode(tmp_path):
+    from avdm.bin.model_jobs import jobs_for
+
+    assert jobs_for({"model_conf": {"mode": "prior"}, "visual_encoder": "light_cnn"}) == ["generate", "enhance_unsup"]
+    assert jobs_for({"model_conf": {"mode": "conditional"}}) == ["enhance"]
+    with pytest.raises(ValueError, match="unknown model mode"):
+        jobs_for({"model_conf": {"mode": "both"}})
