@@ -129,9 +129,13 @@ def test_cli_and_ctrl_c_kills_children(tmp_path):
         if pidfile.exists() and len(pidfile.read_text().split()) == 2:
             break
         time.sleep(0.05)
-    pids = [int(p) for p in pidfile.read_text().split()]
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=20) == 130
+    try:
+        pids = [int(p) for p in pidfile.read_text().split()]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
     time.sleep(0.2)
     for pid in pids:
         with pytest.raises(ProcessLookupError):
