@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Stage 0 of the GRID recipe: Kaldi data dirs from the GRID corpus, or from the embedded
+# mini-GRID (generated here when no --grid_root is given), plus noisy dev/test condition sets.
+set -euo pipefail
+
+grid_root=""        # GRID as distributed; empty: generate the mini-GRID
+size=demo           # mini-GRID size: tiny | demo | bench
+seed=0
+snrs="-5 0 5"       # SNRs (dB) of the noisy dev/test sets
+dev_speakers=""     # comma-separated; default: speaker-disjoint ~10% / ~10%
+test_speakers=""
+out=data
+nj=2
+help_message="Usage: $0 [--grid_root DIR] [--size tiny|demo|bench] [--seed N] [--snrs \"-5 0 5\"] [--out data]"
+
+[ -f ./path.sh ] && . ./path.sh
+. "${AVDM_ROOT}/tools/parse_options.sh"
+python=${AVDM_PYTHON:-python3}
+
+if [ -z "${grid_root}" ]; then
+    grid_root=downloads/minigrid_${size}_seed${seed}
+    if [ -f "${grid_root}/minigrid.json" ]; then
+        echo "$0: using the mini-GRID already generated in ${grid_root}" >&2
+    else
+        echo "$0: no GRID root given: generating the mini-GRID (${size}) in ${grid_root}" >&2
+        ${python} -m avdm.bin.minigrid --out "${grid_root}" --size "${size}" --seed "${seed}" --nj "${nj}"
+    fi
+fi
+
+${python} -m avdm.bin.prepare_grid --grid_root "${grid_root}" --out "${out}" --seed "${seed}" \
+    --snrs "${snrs}" --dev_speakers "${dev_speakers}" --test_speakers "${test_speakers}" --nj "${nj}"
