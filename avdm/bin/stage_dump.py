@@ -1,0 +1,118 @@
+"""Stage 2: 16 kHz audio (clean, noisy, noise) of a data dir, checked against the lip lengths.
+
+    python -m avdm.bin.stage_dump --data_dir data/<set> --out_dir dump/raw/<set> --nj N
+        [--lip_dir dump/lip/<base>] [--audio_format flac|ark] [--write_stats]
+
+Writes out_dir/{wav.scp,noisy.scp,noise.scp,lip.scp,lip_shape,utt2num_samples,text,utt2spk,
+spk2utt,skipped,audio_format} with the same keys in every per-utterance file; with
+--write_stats, lip_stats.json (mean and std of the lip pixels, for the model's normalisation).
+Every kept utterance has exactly 640 samples per video frame.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+from pathlib import Path
+
+import kaldiio
+import numpy as np
+
+from avdm.data.datadir import spk2utt_from
+from avdm.fileio import atomic_open, read_kv, require_files, write_kv
+from avdm.launch import JobsFailed, run_jobs, split_scp
+from avdm.logging_setup import setup_logging
+
+logger = logging.getLogger("stage_dump")
+
+
+def lip_stats(lip_scp: Path, max_utts: int = 500) -> dict:
+    """Mean and standard deviation of lip pixel values (0-255) over up to ``max_utts`` utterances."""
+    total, sq, n = 0.0, 0.0, 0
+    for i, (_, arr) in enumerate(kaldiio.load_scp_sequential(str(lip_scp))):
+        if i >= max_utts:
+            break
+        a = np.asarray(arr, np.float64)
+        total += a.sum()
+        sq += (a ** 2).sum()
+        n += a.size
+    if n == 0:
+        raise ValueError(f"{lip_scp}: no lips to compute statistics from")
+    mean = total / n
+    return {"mean": mean, "std": float(np.sqrt(max(sq / n - mean ** 2, 1e-6))), "num_values": n}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="stage_dump", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data_dir", required=True)
+    p.add_argument("--out_dir", required=True)
+    p.add_argument("--nj", type=int, default=4)
+    p.add_argument("--lip_dir", default=None, help="stage 1 output of the base set (omit for noise-only sets)")
+    p.add_argument("--audio_format", choices=("flac", "ark"), default="flac")
+    p.add_argument("--write_stats", action="store_true", help="write lip_stats.json (training set)")
+    args = p.parse_args(argv)
+    setup_logging()
+    data, out = Path(args.data_dir), Path(args.out_dir)
+    try:
+        require_files(data / "wav.scp", stage_hint="stage 0")
+        if args.lip_dir:
+            require_files(Path(args.lip_dir) / "lip.scp", Path(args.lip_dir) / "lip_shape", stage_hint="stage 1")
+    except FileNotFoundError as e:
+        logger.error("%s", e)
+        return 1
+    if out.exists():
+        shutil.rmtree(out)
+    logdir = out / "logdir"
+    parts = split_scp(str(data / "wav.scp"), args.nj, str(logdir / "keys.JOB.scp"))
+    cmd = [sys.executable, "-m", "avdm.bin.dump_audio", "--keys", str(logdir / "keys.JOB.scp"),
+           "--data_dir", str(data), "--out_dir", str(out / "split" / "JOB"), "--audio_format", args.audio_format]
+    if args.lip_dir:
+        cmd += ["--lip_shape", str(Path(args.lip_dir) / "lip_shape")]
+    if not (data / "utt2spk").is_file():
+        cmd.append("--no_silence_check")  # noise banks: any signal is fine
+    try:
+        run_jobs(cmd, len(parts), str(logdir / "dump.JOB.log"))
+    except JobsFailed as e:
+        logger.error("stage 2 failed: %s", e)
+        return 1
+    merged = {}
+    for j in range(1, len(parts) + 1):
+        d = out / "split" / str(j)
+        for f in d.iterdir():
+            if f.suffix in (".scp",) or f.name in ("utt2num_samples", "skipped"):
+                merged.setdefault(f.name, {}).update(read_kv(f, allow_empty_value=True))
+    keys = set(merged.get("utt2num_samples", {}))
+    if not keys:
+        logger.error("stage 2: every utterance of %s was skipped (see %s)", data, out / "skipped")
+        return 1
+    for name, content in merged.items():
+        write_kv(out / name, content if name == "skipped" else {k: v for k, v in content.items() if k in keys})
+    for name in ("text", "utt2spk", "utt2snr", "utt2noise"):
+        if (data / name).is_file():
+            write_kv(out / name, {k: v for k, v in read_kv(data / name).items() if k in keys})
+    if (data / "utt2spk").is_file():
+        write_kv(out / "spk2utt", spk2utt_from(read_kv(out / "utt2spk")))
+    for name in ("base_set",):
+        if (data / name).is_file():
+            shutil.copy(data / name, out / name)
+    if args.lip_dir:
+        lip = Path(args.lip_dir)
+        write_kv(out / "lip_shape", {k: v for k, v in read_kv(lip / "lip_shape").items() if k in keys})
+        write_kv(out / "lip.scp", {k: v for k, v in read_kv(lip / "lip.scp").items() if k in keys})
+        if args.write_stats:
+            stats = lip_stats(out / "lip.scp")
+            with atomic_open(out / "lip_stats.json") as f:
+                json.dump(stats, f, indent=1)
+    with atomic_open(out / "audio_format") as f:
+        f.write(args.audio_format + "\n")
+    skipped = merged.get("skipped", {})
+    logger.info("stage 2: %s: %d utterances dumped (%s), %d skipped", data.name, len(keys), args.audio_format,
+                len(skipped))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Stage 1: lip ROIs of a data dir in parallel jobs.
+
+    python -m avdm.bin.stage_lips --data_dir data/<set> --out_dir dump/lip/<set> --nj N
+        [--detector dlib68] [--detector_conf '{}'] [--max_failed_frac 0.25] [--preview]
+
+Writes out_dir/{lip.scp,lip_shape,lip_fps,skipped} (arks stay in out_dir/split/<job>/).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+from pathlib import Path
+
+from avdm import VIDEO_FPS
+from avdm.fileio import atomic_open, read_kv, require_files, write_kv
+from avdm.launch import JobsFailed, run_jobs, split_scp
+from avdm.logging_setup import setup_logging
+
+
+def merge_job_outputs(out_dir: Path, n_jobs: int) -> dict:
+    scp, shapes, skipped = {}, {}, {}
+    for j in range(1, n_jobs + 1):
+        d = out_dir / "split" / str(j)
+        require_files(d / "lip.scp", d / "lip_shape", d / "skipped")
+        scp.update(read_kv(d / "lip.scp"))
+        shapes.update(read_kv(d / "lip_shape", allow_empty_value=True))
+        skipped.update(read_kv(d / "skipped", allow_empty_value=True))
+    write_kv(out_dir / "lip_shape", shapes)
+    write_kv(out_dir / "skipped", skipped)
+    with atomic_open(out_dir / "lip_fps") as f:
+        f.write(f"{VIDEO_FPS}\n")
+    write_kv(out_dir / "lip.scp", scp)  # last: its presence means the stage finished
+    return skipped
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="stage_lips", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data_dir", required=True)
+    p.add_argument("--out_dir", required=True)
+    p.add_argument("--nj", type=int, default=4)
+    p.add_argument("--detector", default="dlib68")
+    p.add_argument("--detector_conf", default="{}")
+    p.add_argument("--max_failed_frac", type=float, default=0.25)
+    p.add_argument("--preview", action="store_true")
+    args = p.parse_args(argv)
+    setup_logging()
+    data, out = Path(args.data_dir), Path(args.out_dir)
+    try:
+        require_files(data / "video.scp", stage_hint="stage 0")
+    except FileNotFoundError as e:
+        logging.error("%s", e)
+        return 1
+    for stale in ("lip.scp", "split"):
+        path = out / stale
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    logdir = out / "logdir"
+    parts = split_scp(str(data / "video.scp"), args.nj, str(logdir / "video.JOB.scp"))
+    cmd = [sys.executable, "-m", "avdm.bin.extract_lips", "--scp", str(logdir / "video.JOB.scp"),
+           "--out_dir", str(out / "split" / "JOB"), "--detector", args.detector,
+           "--detector_conf", args.detector_conf, "--max_failed_frac", str(args.max_failed_frac)]
+    if args.preview:
+        cmd.append("--preview")
+    try:
+        run_jobs(cmd, len(parts), str(logdir / "lips.JOB.log"))
+    except JobsFailed as e:
+        logging.error("stage 1 failed: %s", e)
+        return 1
+    skipped = merge_job_outputs(out, len(parts))
+    n = len(read_kv(data / "video.scp"))
+    logging.info("stage 1: %s: %d of %d utterances have lips (%d skipped, see %s)", data.name, n - len(skipped),
+                 n, len(skipped), out / "skipped")
+    if len(skipped) == n:
+        logging.error("stage 1: no utterance of %s gave lips", data)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""Video decoding through ffmpeg-python and imageio-ffmpeg's ffmpeg (no ffprobe is shipped).
+
+Stream facts (size, frame rate, audio presence) are read from ``ffmpeg -i``'s report on stderr.
+Frames come out grayscale (or RGB) at the source rate, resampled to 25 fps when the source differs.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import ffmpeg
+import numpy as np
+
+from avdm import VIDEO_FPS
+from avdm.ffmpeg_bin import ffmpeg_exe
+
+logger = logging.getLogger(__name__)
+
+
+class VideoError(RuntimeError):
+    """A video that cannot be read (the message names the file and why)."""
+
+
+@dataclass
+class StreamInfo:
+    width: int
+    height: int
+    fps: float
+    duration: Optional[float]
+    has_audio: bool
+    audio_rate: Optional[int]
+
+
+_VIDEO = re.compile(r"Stream #\S+.*?: Video: .*?(\d{2,5})x(\d{2,5})")
+_FPS = re.compile(r"([\d.]+) fps")
+_TBR = re.compile(r"([\d.]+)k? tbr")
+_AUDIO = re.compile(r"Stream #\S+.*?: Audio: .*?(\d+) Hz")
+_DUR = re.compile(r"Duration: (\d+):(\d+):([\d.]+)")
+
+
+def probe(path) -> StreamInfo:
+    path = Path(path)
+    if not path.is_file():
+        raise VideoError(f"{path}: no such file")
+    proc = subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", str(path)],
+                          capture_output=True, text=True)
+    err = proc.stderr
+    m = _VIDEO.search(err)
+    if not m:
+        last = err.strip().splitlines()[-1] if err.strip() else "no output"
+        raise VideoError(f"{path}: no video stream ({last})")
+    line = err[m.start():err.find("\n", m.start())]
+    fm = _FPS.search(line) or _TBR.search(line)
+    fps = float(fm.group(1)) if fm else float(VIDEO_FPS)
+    dm = _DUR.search(err)
+    duration = int(dm.group(1)) * 3600 + int(dm.group(2)) * 60 + float(dm.group(3)) if dm else None
+    am = _AUDIO.search(err)
+    return StreamInfo(int(m.group(1)), int(m.group(2)), fps, duration, am is not None,
+                      int(am.group(1)) if am else None)
+
+
+def read_frames(path, gray: bool = True, fps: float = VIDEO_FPS, info: Optional[StreamInfo] = None) -> np.ndarray:
+    """All frames as uint8 ``(T, H, W)`` (gray) or ``(T, H, W, 3)`` (RGB) at ``fps``."""
+    info = info or probe(path)
+    stream = ffmpeg.input(str(path))
+    if abs(info.fps - fps) > 0.01:
+        logger.info("%s: source at %.3f fps, resampled to %g fps", path, info.fps, fps)
+        stream = stream.filter("fps", fps=fps)
+    pix = "gray" if gray else "rgb24"
+    cmd = stream.output("pipe:", format="rawvideo", pix_fmt=pix).compile(cmd=ffmpeg_exe())
+    proc = subprocess.run(cmd[:1] + ["-nostdin", "-v", "error"] + cmd[1:], capture_output=True)
+    ch = 1 if gray else 3
+    frame_bytes = info.width * info.height * ch
+    data = proc.stdout
+    if proc.returncode != 0 or len(data) < frame_bytes:
+        msg = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise VideoError(f"{path}: cannot decode video ({msg[-1] if msg else 'no frames'})")
+    n = len(data) // frame_bytes
+    arr = np.frombuffer(data[:n * frame_bytes], np.uint8)
+    shape = (n, info.height, info.width) if gray else (n, info.height, info.width, 3)
+    return arr.reshape(shape)
+
+
+def write_video(path, frames: np.ndarray, fps: float = VIDEO_FPS, audio=None, audio_rate: int = 16000,
+                vcodec: str = "libx264") -> None:
+    """Write RGB or gray uint8 frames (and optional mono float audio) to a video file."""
+    import tempfile
+
+    import soundfile as sf
+
+    from avdm.fileio import atomic_path
+
+    path = Path(path)
+    frames = np.asarray(frames, np.uint8)
+    if frames.ndim == 3:
+        frames = np.repeat(frames[..., None], 3, axis=-1)
+    n, h, w, _ = frames.shape
+    with tempfile.TemporaryDirectory() as tmpdir, atomic_path(path) as tmp:
+        video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{w}x{h}", framerate=fps)
+        streams = [video.video]
+        if audio is not None:
+            wav = Path(tmpdir) / "a.wav"
+            sf.write(str(wav), np.asarray(audio, np.float32), audio_rate, subtype="PCM_16")
+            streams.append(ffmpeg.input(str(wav)).audio)
+        kwargs = {"vcodec": vcodec, "pix_fmt": "yuv420p", "threads": 1}
+        if vcodec == "libx264":
+            kwargs.update(crf=18, preset="veryfast")
+        if audio is not None:
+            kwargs.update(acodec="aac")
+        fmt = {".mp4": "mp4", ".mpg": "mpeg", ".mkv": "matroska", ".avi": "avi"}.get(path.suffix.lower(), "mp4")
+        cmd = ffmpeg.output(*streams, str(tmp), format=fmt, **kwargs).overwrite_output().compile(cmd=ffmpeg_exe())
+        proc = subprocess.run(cmd[:1] + ["-nostdin", "-v", "error"] + cmd[1:], input=frames.tobytes(),
+                              capture_output=True)
+        if proc.returncode != 0:
+            raise VideoError(f"cannot write {path}: {proc.stderr.decode(errors='replace')[-400:]}")

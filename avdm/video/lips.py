@@ -1,0 +1,20 @@
+"""Video file -> lip ROI sequence (the job of ``avdm-lips`` and stage 1)."""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from avdm.registry import LANDMARK_DETECTORS
+from avdm.video.decode import read_frames
+from avdm.video.roi import crop_mouths, fill_and_smooth
+
+
+def extract_lips(path, detector=None, max_failed_frac: float = 0.25,
+                 frames: Optional[np.ndarray] = None) -> np.ndarray:
+    """uint8 ``(T, 96, 96)`` mouth crops of ``path`` at 25 fps (raises VideoError / NoFaceError)."""
+    detector = detector or LANDMARK_DETECTORS.build("dlib68")
+    frames = read_frames(path) if frames is None else frames
+    track = detector.track(frames)
+    centre, side = fill_and_smooth(track, max_failed_frac)
+    return crop_mouths(frames, centre, side)
