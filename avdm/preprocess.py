@@ -1,0 +1,98 @@
+"""The training preprocessor: aligned audio/video segments, lip augmentation, dynamic mixing.
+
+ESPnet's chunk iterator cannot cut audio samples and video frames together, so the sequence
+iterator delivers whole utterances and this function crops an aligned segment (640 samples per
+video frame).  Lips arrive as uint8 (ESPnet's dataset only accepts float/int arrays) and leave as
+float32 pixel values; the model normalises them with the training-set statistics.  Supervised
+(conditional) models get their noisy input by mixing a random noise of the training noise bank at
+a random SNR on the fly, so no fixed noisy copy of the training set is needed.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+
+from avdm import SAMPLES_PER_FRAME
+
+logger = logging.getLogger(__name__)
+
+
+class AVPreprocessor:
+    def __init__(self, train: bool, segment_frames: Optional[int] = 40, lip_crop: int = 88,
+                 flip_prob: float = 0.5, noise_scp: Optional[str] = None,
+                 snr_range: Sequence[float] = (-5.0, 10.0), mix_prob: float = 1.0):
+        self.train = train
+        self.segment_frames = int(segment_frames) if segment_frames else None
+        self.lip_crop = int(lip_crop)
+        self.flip_prob = float(flip_prob)
+        self.snr_range = tuple(float(s) for s in snr_range)
+        self.mix_prob = float(mix_prob)
+        self.noise_scp = noise_scp
+        self._noises = None
+
+    def _rng(self, uid: str) -> np.random.Generator:
+        if self.train:
+            return np.random.default_rng(np.random.randint(2 ** 31))  # seeded by ESPnet's --seed
+        return np.random.default_rng(int(hashlib.md5(uid.encode()).hexdigest()[:8], 16))
+
+    def _noise_bank(self):
+        if self._noises is None:
+            from avdm.audio_io import load_audio
+            from avdm.fileio import read_kv
+
+            scp = read_kv(self.noise_scp)
+            self._noises = [load_audio(p) for _, p in sorted(scp.items())]
+            if not self._noises:
+                raise ValueError(f"{self.noise_scp}: no noise files")
+        return self._noises
+
+    def __call__(self, uid: str, data: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        rng = self._rng(uid)
+        out = dict(data)
+        if "lip" in data:
+            lip = np.asarray(data["lip"])
+            T = lip.shape[0]
+            if "speech" in data:
+                n = len(data["speech"])
+                if n < T * SAMPLES_PER_FRAME:  # stage 2 made them equal; be safe with user data
+                    T = n // SAMPLES_PER_FRAME
+            start = 0
+            if self.segment_frames and T > self.segment_frames:
+                start = int(rng.integers(0, T - self.segment_frames + 1)) if self.train else \
+                    (T - self.segment_frames) // 2
+                T = self.segment_frames
+            lip = lip[start:start + T]
+            H, W = lip.shape[1:]
+            c = self.lip_crop
+            if H > c or W > c:
+                if self.train:
+                    y0, x0 = int(rng.integers(0, H - c + 1)), int(rng.integers(0, W - c + 1))
+                else:
+                    y0, x0 = (H - c) // 2, (W - c) // 2
+                lip = lip[:, y0:y0 + c, x0:x0 + c]
+            if self.train and rng.random() < self.flip_prob:
+                lip = lip[:, :, ::-1]
+            out["lip"] = np.ascontiguousarray(lip, dtype=np.float32)
+            for name in ("speech", "speech_mix"):
+                if name in data:
+                    a = np.asarray(data[name], dtype=np.float32)
+                    if a.ndim > 1:
+                        a = a.mean(axis=1)
+                    out[name] = a[start * SAMPLES_PER_FRAME:(start + T) * SAMPLES_PER_FRAME]
+        if self.noise_scp and "speech" in out and "speech_mix" not in out and rng.random() < self.mix_prob:
+            from avdm.data.mixing import mix
+
+            noises = self._noise_bank()
+            noise = noises[int(rng.integers(len(noises)))]
+            snr = float(rng.uniform(*self.snr_range))
+            try:
+                out["speech_mix"], _ = mix(out["speech"], noise, snr, rng)
+            except ValueError as e:  # silent segment: train on it unmixed rather than fail
+                logger.debug("%s: no mixing (%s)", uid, e)
+                out["speech_mix"] = out["speech"].copy()
+        elif self.noise_scp and "speech" in out and "speech_mix" not in out:
+            out["speech_mix"] = out["speech"].copy()
+        return out
