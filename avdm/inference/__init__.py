@@ -1,0 +1,1 @@
+"""Inference: loading models, the generate / enhance / enhance_unsup jobs, chunking."""

@@ -1,0 +1,59 @@
+"""Loading a trained model from an experiment dir or a packed model (``avdm-pack``)."""
+from __future__ import annotations
+
+import logging
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Tuple
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """No usable model at the given path (the message says what is missing)."""
+
+
+def _weights_in(exp: Path) -> Path:
+    from avdm.bin.stage_train import inference_model_file
+
+    try:
+        return inference_model_file(exp)
+    except FileNotFoundError as e:
+        raise ModelNotFoundError(str(e)) from None
+
+
+def load_model(path, device: str = "cpu") -> Tuple[torch.nn.Module, dict]:
+    """An ``AVDiffusionModel`` in eval mode (EMA weights used by its inference API) and its config."""
+    import yaml
+
+    from avdm.task import AVDMTask
+
+    path = Path(path)
+    if not path.exists():
+        raise ModelNotFoundError(f"{path}: no such model (an exp dir from stage 3 or a .zip from avdm-pack)")
+    if path.is_file():
+        if not zipfile.is_zipfile(path):
+            raise ModelNotFoundError(f"{path}: not a packed model (expected a zip made by avdm-pack)")
+        tmp = Path(tempfile.mkdtemp(prefix="avdm_model_"))
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+            for need in ("config.yaml", "model.pth"):
+                if need not in names:
+                    raise ModelNotFoundError(f"{path}: packed model lacks {need}")
+            z.extractall(tmp)
+        config_file, weights = tmp / "config.yaml", tmp / "model.pth"
+    else:
+        config_file = path / "config.yaml"
+        if not config_file.is_file():
+            raise ModelNotFoundError(f"{config_file}: missing (run stage 3 first)")
+        weights = _weights_in(path)
+    model, args = AVDMTask.build_model_from_file(str(config_file), str(weights), device)
+    model.eval()
+    with open(config_file, encoding="utf-8") as f:
+        config = yaml.safe_load(f)
+    logger.info("loaded %s (%s mode%s) from %s", type(model).__name__, model.mode,
+                ", audio-only" if model.audio_only else "", weights)
+    return model, config
