@@ -31,13 +31,14 @@ def main(argv=None) -> int:
     p.add_argument("--nj", type=int, default=2)
     p.add_argument("--probe", type=_bool, default=True, help="decode every video once to catch broken files")
     p.add_argument("--noise_files", type=int, default=3, help="generated files per training noise type")
+    p.add_argument("--max_test_utts", type=int, default=0, help="use at most this many test utterances (0: all)")
     args = p.parse_args(argv)
     setup_logging()
     split = lambda s: [x for x in s.replace(",", " ").split() if x]  # noqa: E731
     try:
         prepare(args.grid_root, args.out, seed=args.seed, snrs=[float(s) for s in split(args.snrs)],
                 dev_speakers=split(args.dev_speakers), test_speakers=split(args.test_speakers),
-                nj=args.nj, probe=args.probe, noise_files=args.noise_files)
+                nj=args.nj, probe=args.probe, noise_files=args.noise_files, max_test_utts=args.max_test_utts)
     except (GridLayoutError, ValueError) as e:
         logging.error("%s", e)
         return 1

@@ -127,7 +127,7 @@ def split_speakers(speakers: Sequence[str], dev: Sequence[str] = (), test: Seque
 
 def prepare(grid_root: Path, out: Path, seed: int = 0, snrs: Sequence[float] = (-5, 0, 5),
             dev_speakers: Sequence[str] = (), test_speakers: Sequence[str] = (), nj: int = 2,
-            probe: bool = True, noise_files: int = 3) -> Dict[str, int]:
+            probe: bool = True, noise_files: int = 3, max_test_utts: int = 0) -> Dict[str, int]:
     out = Path(out)
     utts, skipped = scan_grid(grid_root)
     if probe:
@@ -157,6 +157,12 @@ def prepare(grid_root: Path, out: Path, seed: int = 0, snrs: Sequence[float] = (
         n_test = max(1, len(ordered) // 10) if len(ordered) >= 3 else 0
         sets = {"test": [ordered[i] for i in idx[:n_test]], "dev": [ordered[i] for i in idx[n_test:2 * n_test]],
                 "train": [ordered[i] for i in idx[2 * n_test:]]}
+    if max_test_utts and len(sets["test"]) > max_test_utts:
+        # a smaller evaluation set for quick runs: a seeded choice, spread over the test speakers
+        rng = np.random.default_rng(seed)
+        pick = sorted(rng.choice(len(sets["test"]), size=max_test_utts, replace=False))
+        sets["test"] = [sets["test"][i] for i in pick]
+        logger.info("stage 0: test set limited to %d utterances (--max_test_utts)", max_test_utts)
     counts = {}
     for name, members in sets.items():
         if not members:

@@ -30,8 +30,7 @@ lip_detector=dlib68     # landmark detector registry key for stage 1
 lip_opts=""             # extra options of stage 1 (python -m avdm.bin.stage_lips)
 audio_format=flac       # stage 2 audio format: flac or ark
 train_args=""           # extra arguments for training (espnet2 options)
-skip_asr=false          # skip the ASR model used for WER in stage 5
-asr_config=conf/asr_ctc_lite.yaml
+skip_asr=true           # WER needs an ASR model (not in this release: the WER column stays empty)
 score_opts=""           # extra options of stage 5
 report_out=RESULTS.md   # stage 6 output
 
@@ -79,9 +78,10 @@ condition_sets() {  # the noisy condition sets of a base set
     [ -f "${f}" ] && grep -v '^\s*$' "${f}" || true
 }
 base_sets="${train_set} ${valid_set} ${test_sets}"
-eval_sets() {  # every set stage 2 dumps: base sets, their condition sets, the training noise bank
+eval_sets() {  # every set stage 2 dumps: base sets, the test condition sets, the training noise bank
     local s
-    for s in ${base_sets}; do echo "${s}"; condition_sets "${s}"; done
+    for s in ${base_sets}; do echo "${s}"; done
+    for s in ${test_sets}; do condition_sets "${s}"; done
     [ -d "${data_dir}/noise_train" ] && echo noise_train
     return 0
 }
@@ -155,11 +155,7 @@ if stage_on 3; then
             --train_set "${train_set}" --valid_set "${valid_set}" --exp_dir "${exp_dir}/${t}" \
             --ngpu "${ngpu}" ${train_args}
     done
-    if ! ${skip_asr}; then
-        log "training the ASR model for WER -> ${exp_dir}/asr"
-        ${python} -m avdm.bin.train_asr --config "${asr_config}" --dump_dir "${dump_dir}/raw" \
-            --train_set "${train_set}" --valid_set "${valid_set}" --exp_dir "${exp_dir}/asr" --ngpu "${ngpu}"
-    fi
+    ${skip_asr} || die "--skip_asr false: the ASR model for WER is not part of this release yet"
     end_stage 3
 fi
 
@@ -192,10 +188,7 @@ fi
 if stage_on 5; then
     begin_stage 5 "scoring"
     asr_opt=""
-    if ! ${skip_asr}; then
-        need 3 "${exp_dir}/asr"
-        asr_opt="--asr_model ${exp_dir}/asr"
-    fi
+    ${skip_asr} || die "--skip_asr false: the ASR model for WER is not part of this release yet"
     # the noisy input is a system of its own
     for s in ${test_sets}; do
         for c in $(condition_sets "${s}"); do

@@ -9,6 +9,7 @@ seed=0
 snrs="-5 0 5"       # SNRs (dB) of the noisy dev/test sets
 dev_speakers=""     # comma-separated; default: speaker-disjoint ~10% / ~10%
 test_speakers=""
+max_test_utts=""    # cap on test utterances (default: all for a real corpus, 10 for the demo mini-GRID)
 out=data
 nj=2
 help_message="Usage: $0 [--grid_root DIR] [--size tiny|demo|bench] [--seed N] [--snrs \"-5 0 5\"] [--out data]"
@@ -18,6 +19,9 @@ help_message="Usage: $0 [--grid_root DIR] [--size tiny|demo|bench] [--seed N] [-
 python=${AVDM_PYTHON:-python3}
 
 if [ -z "${grid_root}" ]; then
+    if [ -z "${max_test_utts}" ]; then
+        case "${size}" in tiny) max_test_utts=2 ;; demo) max_test_utts=10 ;; *) max_test_utts=0 ;; esac
+    fi
     grid_root=downloads/minigrid_${size}_seed${seed}
     if [ -f "${grid_root}/minigrid.json" ]; then
         echo "$0: using the mini-GRID already generated in ${grid_root}" >&2
@@ -28,4 +32,4 @@ if [ -z "${grid_root}" ]; then
 fi
 
 ${python} -m avdm.bin.prepare_grid --grid_root "${grid_root}" --out "${out}" --seed "${seed}" \
-    --snrs "${snrs}" --dev_speakers "${dev_speakers}" --test_speakers "${test_speakers}" --nj "${nj}"
+    --snrs "${snrs}" --max_test_utts "${max_test_utts:-0}" --dev_speakers "${dev_speakers}" --test_speakers "${test_speakers}" --nj "${nj}"
