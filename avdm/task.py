@@ -18,7 +18,7 @@ import torch
 
 from avdm.logging_setup import quiet_offline_noise
 
-quiet_offline_noise()
+quiet_offline_noise(g2p=True)  # espnet2.train.preprocessor imports the text front end
 
 from espnet2.tasks.abs_task import AbsTask  # noqa: E402
 from espnet2.train.collate_fn import CommonCollateFn  # noqa: E402

@@ -58,7 +58,7 @@ fi
 import warnings
 warnings.simplefilter("ignore")
 from avdm.logging_setup import quiet_offline_noise
-quiet_offline_noise()
+quiet_offline_noise(g2p=True)
 import torch, torchaudio, espnet2.tasks.enh, kaldiio, dlib, face_recognition_models, espeakng_loader, imageio_ffmpeg  # noqa
 import avdm.registry
 print(f"tools/setup.sh: torch {torch.__version__} (cuda build: {torch.version.cuda}), torchaudio {torchaudio.__version__}")

@@ -1,11 +1,13 @@
-"""Stage 4: inference jobs over a dumped set, in parallel.
+"""Stage 4: inference jobs over dumped sets, in parallel.
 
     python -m avdm.bin.stage_infer --job generate|enhance|enhance_unsup --model_dir exp/<tag>
-        --data_dir dump/raw/<set> --out_dir exp/<tag>/<job>_<set>
+        --data_dir dump/raw/<set>[,dump/raw/<set2>...] --out_dir exp/<tag>/<job>_<set>[,...]
         --inference_config conf/decode_<job>.yaml --nj N [--ngpu 0] [--seed 0]
 
-Writes out_dir/{wav/<utt>.wav, wav.scp, utt2nfe, utt2rtf, decode_config.yaml, skipped}.
-Results are deterministic for a seed (each utterance draws from its own seeded generator).
+Several sets (comma-separated, paired with as many output dirs) share the N jobs, so the model
+is loaded N times in all rather than N times per set.  Writes every out_dir/{wav/<utt>.wav,
+wav.scp, utt2nfe, utt2rtf, decode_config.yaml, skipped}.  Results are deterministic for a seed
+(each utterance draws from its own seeded generator).
 """
 from __future__ import annotations
 
@@ -37,8 +39,9 @@ def load_decode_config(path) -> dict:
         return yaml.safe_load(f) or {}
 
 
-def run_part(keys, data_dir: Path, model_dir: Path, job: str, config: dict, out_dir: Path, seed: int,
+def run_part(keys, data_dirs, model_dir: Path, job: str, config: dict, out_dirs, seed: int,
              device: str) -> None:
+    """Process ``keys`` ("<set index>/<utt>") of ``data_dirs``, writing into the matching ``out_dirs``."""
     import torch
 
     from avdm.audio_io import save_wav
@@ -48,6 +51,17 @@ def run_part(keys, data_dir: Path, model_dir: Path, job: str, config: dict, out_
     torch.set_num_threads(1)
     model, _ = load_model(model_dir, device)
     decoder = Decoder(model, job, DecodeConfig.from_dict(config), device)
+    by_set = {}
+    for key in keys:
+        idx, utt = key.split("/", 1)
+        by_set.setdefault(int(idx), []).append(utt)
+    for idx, utts in sorted(by_set.items()):
+        _run_set(utts, Path(data_dirs[idx]), Path(out_dirs[idx]), model, decoder, job, seed)
+
+
+def _run_set(keys, data_dir: Path, out_dir: Path, model, decoder, job: str, seed: int) -> None:
+    from avdm.audio_io import save_wav
+
     lip_scp = kaldiio.load_scp(str(data_dir / "lip.scp"))
     audio_fmt = (data_dir / "audio_format").read_text().strip() if (data_dir / "audio_format").exists() else "flac"
     noisy_scp = read_kv(data_dir / "noisy.scp") if job != "generate" else {}
@@ -86,24 +100,30 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--job", required=True, choices=("generate", "enhance", "enhance_unsup"))
     p.add_argument("--model_dir", required=True)
-    p.add_argument("--data_dir", required=True)
-    p.add_argument("--out_dir", required=True)
+    p.add_argument("--data_dir", required=True, help="dump dir(s), comma-separated")
+    p.add_argument("--out_dir", required=True, help="output dir(s), comma-separated, one per data dir")
     p.add_argument("--inference_config", required=True)
     p.add_argument("--nj", type=int, default=1)
     p.add_argument("--ngpu", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--keys", default=None, help="(internal) run one job on these utterances")
+    p.add_argument("--keys", default=None, help="(internal) run one job on these keys")
     args = p.parse_args(argv)
     setup_logging()
-    data, out, model_dir = Path(args.data_dir), Path(args.out_dir), Path(args.model_dir)
+    datas = [Path(d) for d in args.data_dir.split(",") if d]
+    outs = [Path(d) for d in args.out_dir.split(",") if d]
+    model_dir = Path(args.model_dir)
+    if len(datas) != len(outs):
+        logger.error("%d data dirs but %d output dirs", len(datas), len(outs))
+        return 2
     device = "cuda" if args.ngpu > 0 else "cpu"
     config = load_decode_config(args.inference_config)
     if args.keys:
-        run_part(list(read_kv(args.keys)), data, model_dir, args.job, config, out, args.seed, device)
+        run_part(list(read_kv(args.keys)), datas, model_dir, args.job, config, outs, args.seed, device)
         return 0
-    need = [data / "lip.scp", data / "lip_shape"] + ([data / "noisy.scp"] if args.job != "generate" else [])
     try:
-        require_files(*need, stage_hint="stage 2")
+        for data in datas:
+            need = [data / "lip.scp", data / "lip_shape"] + ([data / "noisy.scp"] if args.job != "generate" else [])
+            require_files(*need, stage_hint="stage 2")
         require_files(model_dir, stage_hint="stage 3")
         from avdm.inference.jobs import DecodeConfig
 
@@ -113,12 +133,16 @@ def main(argv=None) -> int:
         return 1
     from avdm.launch import JobsFailed, run_jobs, split_scp
 
-    if out.exists():
-        shutil.rmtree(out)
-    logdir = out / "logdir"
-    parts = split_scp(str(data / "lip_shape"), args.nj, str(logdir / "keys.JOB.scp"))
+    for out in outs:
+        if out.exists():
+            shutil.rmtree(out)
+    logdir = outs[0] / "logdir"
+    all_keys = {f"{i}/{utt}": utt for i, d in enumerate(datas) for utt in read_kv(d / "lip_shape")}
+    write_kv(logdir / "keys.scp", all_keys, sort=False)
+    parts = split_scp(str(logdir / "keys.scp"), args.nj, str(logdir / "keys.JOB.scp"))
+    split_outs = ",".join(str(o / "split" / "JOB") for o in outs)
     cmd = [sys.executable, "-m", "avdm.bin.stage_infer", "--job", args.job, "--model_dir", str(model_dir),
-           "--data_dir", str(data), "--out_dir", str(out / "split" / "JOB"), "--inference_config",
+           "--data_dir", args.data_dir, "--out_dir", split_outs, "--inference_config",
            args.inference_config, "--ngpu", str(args.ngpu), "--seed", str(args.seed),
            "--keys", str(logdir / "keys.JOB.scp")]
     try:
@@ -126,10 +150,20 @@ def main(argv=None) -> int:
     except JobsFailed as e:
         logger.error("stage 4 failed: %s", e)
         return 1
-    merged = {}
-    for j in range(1, len(parts) + 1):
-        for name in ("wav.scp", "utt2nfe", "utt2rtf", "skipped"):
-            merged.setdefault(name, {}).update(read_kv(out / "split" / str(j) / name, allow_empty_value=True))
+    failed = False
+    for data, out in zip(datas, outs):
+        failed |= not _merge(out, len(parts), args, config, model_dir, data)
+    return 1 if failed else 0
+
+
+def _merge(out: Path, n_parts: int, args, config: dict, model_dir: Path, data: Path) -> bool:
+    merged = {name: {} for name in ("wav.scp", "utt2nfe", "utt2rtf", "skipped")}
+    for j in range(1, n_parts + 1):
+        d = out / "split" / str(j)
+        if not d.is_dir():
+            continue  # this job had no utterance of this set
+        for name in merged:
+            merged[name].update(read_kv(d / name, allow_empty_value=True))
     (out / "wav").mkdir(parents=True, exist_ok=True)
     final = {}
     for utt, path in merged["wav.scp"].items():
@@ -141,14 +175,15 @@ def main(argv=None) -> int:
     with atomic_open(out / "decode_config.yaml") as f:
         yaml.safe_dump({"job": args.job, "model_dir": str(model_dir), "seed": args.seed, **config}, f)
     write_kv(out / "wav.scp", final)
-    shutil.rmtree(out / "split")
+    if (out / "split").exists():
+        shutil.rmtree(out / "split")
     if not final:
         logger.error("stage 4: no utterance of %s was processed (see %s)", data, out / "skipped")
-        return 1
+        return False
     rtf = np.mean([float(v) for v in merged["utt2rtf"].values()])
     logger.info("stage 4: %s: %d utterances, NFE %s, mean RTF %.3f", out, len(final),
                 sorted(set(merged["utt2nfe"].values())), rtf)
-    return 0
+    return True
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@ and a Gaussian noise model whose power spectrogram is low-rank (NMF), fitted by 
 
 Observation model, in the linear STFT domain:  ``Y = S + N``, ``N(f, t) ~ CN(0, (W H)(f, t))``.
 At every reverse step the prior score is corrected with the likelihood gradient taken at the
-denoised estimate (Tweedie), ``score + w * grad_x0 log p(Y | x0_hat) / a(t)`` (no backpropagation
-through the network); every ``em_every`` steps the NMF factors are updated by multiplicative
+denoised estimate (Tweedie), ``score + w * a / (a^2 + s^2) * grad_x0 log p(Y | x0_hat)`` (no
+backpropagation through the network: the denoiser's Jacobian is taken as that of unit-variance
+data, and the noise variance is widened by the estimate's posterior variance); every ``em_every`` steps the NMF factors are updated by multiplicative
 Itakura-Saito updates, which never decrease the likelihood of the residual power.  A final
 Wiener filter with the speech and noise power estimates gives the output (UDiffSE-style).
 """
@@ -35,6 +36,7 @@ def nmf_log_likelihood(V: torch.Tensor, W: torch.Tensor, H: torch.Tensor) -> tor
 
 def nmf_update(V: torch.Tensor, W: torch.Tensor, H: torch.Tensor, iters: int = 1) -> Tuple[torch.Tensor, torch.Tensor]:
     """Multiplicative IS-NMF updates of ``W`` (F, K) and ``H`` (K, T) for power ``V`` (F, T)."""
+    V = V + EPS  # an exactly zero residual power would make the updates 0 * inf
     for _ in range(iters):
         P = W @ H + EPS
         H = H * (W.T @ (V / P ** 2)) / (W.T @ (1 / P) + EPS)
@@ -98,8 +100,9 @@ class PosteriorNMF:
 
     def _sample(self, sde, score_fn, x, Y, comp, generator):
         Yl = Y[:, 0]
-        V_obs = Yl.abs() ** 2
+        V_obs = (Yl.abs() ** 2).double()  # NMF in double precision: its ratios underflow in float32
         W, H = self._init_nmf(0.5 * V_obs)  # start: half the noisy power is noise
+        power = V_obs.mean(dim=(1, 2), keepdim=True).to(Yl.real.dtype)
         ts = time_grid(sde, self.steps, self.t_eps, x.device)
         x0 = x
         for i in range(self.steps):
@@ -110,26 +113,27 @@ class PosteriorNMF:
             with torch.no_grad():
                 score = score_fn(x, tt)
             x0 = (x + s ** 2 * score) / a  # Tweedie (prior drifts to zero)
+            # likelihood of Y given the denoised estimate; the estimate's own uncertainty
+            # (posterior variance s^2 / (a^2 + s^2) of unit-variance data) widens the noise variance
+            v_t = (s ** 2 / (a ** 2 + s ** 2))[:, 0]
             with torch.enable_grad():
                 c = x0.detach().requires_grad_(True)
                 R = Yl - comp.to_linear(c)[:, 0]
-                P = (W @ H).detach() + EPS
+                P = (W @ H).to(R.real.dtype).detach() + v_t * power + EPS
                 ll = -(R.abs() ** 2 / P).sum()
                 grad, = torch.autograd.grad(ll, c)
-            # normalise the step like DPS: the likelihood pull is comparable to the prior score
-            norm = grad.abs().pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt() + EPS
-            snorm = score.abs().pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt()
-            post = score + self.weight * grad / norm * snorm / a
+            # chain rule to x_t with the Jacobian of the denoiser for unit-variance data
+            post = score + self.weight * grad * a / (a ** 2 + s ** 2)
             with torch.no_grad():
                 x, _ = reverse_step(sde, lambda *_: post, x, t, ts[i + 1], None, generator,
                                     noise=i < self.steps - 1)
                 if (i + 1) % self.em_every == 0:
                     S = comp.to_linear(x0)[:, 0]
-                    W, H = nmf_update_batched((Yl - S).abs() ** 2, W, H, self.em_iters)
+                    W, H = nmf_update_batched(((Yl - S).abs() ** 2).double(), W, H, self.em_iters)
         with torch.no_grad():
             S = comp.to_linear(x0)[:, 0]
             if self.wiener:
-                Ps, Pn = S.abs() ** 2, W @ H
+                Ps, Pn = S.abs() ** 2, (W @ H).to(S.real.dtype)
                 S = Yl * Ps / (Ps + Pn + EPS)
         return comp.to_compressed(S.unsqueeze(1)), (W, H)
 

@@ -172,13 +172,16 @@ if stage_on 4; then
             if [ "${job}" = generate ]; then sets=${test_sets}; else
                 sets=$(for s in ${test_sets}; do condition_sets "${s}"; done)
             fi
+            ins=""; outs=""
             for s in ${sets}; do
                 need 2 "${dump_dir}/raw/${s}/wav.scp"
-                log "${job}: ${t} on ${s} (${dconf})"
-                ${python} -m avdm.bin.stage_infer --job "${job}" --model_dir "${exp_dir}/${t}" \
-                    --data_dir "${dump_dir}/raw/${s}" --out_dir "${exp_dir}/${t}/${job}_${s}" \
-                    --inference_config "${dconf}" --nj "${inference_nj}" --ngpu "${ngpu}" --seed "${seed}"
+                ins="${ins:+${ins},}${dump_dir}/raw/${s}"; outs="${outs:+${outs},}${exp_dir}/${t}/${job}_${s}"
             done
+            [ -n "${ins}" ] || die "no sets for ${job}: run stage 0 (condition sets come from data/<test>/condition_sets)"
+            log "${job}: ${t} on $(echo ${sets} | wc -w) set(s) (${dconf})"
+            ${python} -m avdm.bin.stage_infer --job "${job}" --model_dir "${exp_dir}/${t}" \
+                --data_dir "${ins}" --out_dir "${outs}" \
+                --inference_config "${dconf}" --nj "${inference_nj}" --ngpu "${ngpu}" --seed "${seed}"
         done
     done
     end_stage 4
