@@ -40,3 +40,13 @@ def _seed():
         torch.manual_seed(0)
     except ImportError:  # pragma: no cover
         pass
+
+
+@pytest.fixture(scope="session")
+def minigrid(tmp_path_factory):
+    """A small generated corpus shared by the data tests: 3 speakers x 2 utterances."""
+    from avdm.data.minigrid import generate
+
+    out = tmp_path_factory.mktemp("minigrid") / "grid"
+    generate(out, num_speakers=3, utts_per_speaker=2, seed=7, nj=2)
+    return out
