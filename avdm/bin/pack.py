@@ -1,0 +1,56 @@
+"""``avdm-pack``: one zip with what inference needs (config, EMA-carrying weights, statistics).
+
+    avdm-pack exp/<tag> model.zip
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import zipfile
+from pathlib import Path
+
+from avdm.fileio import atomic_path
+from avdm.logging_setup import setup_logging
+
+
+def pack(exp: Path, out: Path) -> Path:
+    from avdm.inference.model_io import ModelNotFoundError, _weights_in
+
+    exp = Path(exp)
+    if not (exp / "config.yaml").is_file():
+        raise ModelNotFoundError(f"{exp}/config.yaml: missing (run stage 3 first)")
+    weights = _weights_in(exp)
+    import yaml
+
+    config = yaml.safe_load((exp / "config.yaml").read_text())
+    meta = {"source": str(exp), "weights": weights.name, "model_conf": config.get("model_conf", {}),
+            "visual_encoder": config.get("visual_encoder"), "score_model": config.get("score_model"),
+            "sde": config.get("sde")}
+    with atomic_path(out) as tmp:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+            z.write(exp / "config.yaml", "config.yaml")
+            z.write(weights, "model.pth")
+            z.writestr("meta.json", json.dumps(meta, indent=1, sort_keys=True, default=str))
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="avdm-pack", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("exp_dir")
+    p.add_argument("out", help="the .zip to write")
+    args = p.parse_args(argv)
+    setup_logging()
+    try:
+        pack(Path(args.exp_dir), Path(args.out))
+    except FileNotFoundError as e:
+        logging.error("%s", e)
+        return 1
+    logging.info("packed %s into %s", args.exp_dir, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""avdm-pack / avdm-enhance / avdm-generate on a real-face video, and their error cases."""
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from avdm.bin import enhance as enhance_cli
+from avdm.bin import generate as generate_cli
+from avdm.bin.pack import pack
+from avdm.video.decode import probe, write_video
+
+
+def make_exp(path, mode, visual="light_cnn"):
+    from avdm.task import AVDMTask
+
+    conf = {"sde": "vp" if mode == "prior" else "ouve", "sde_conf": {},
+            "score_model": "ncsnpp_lite", "score_model_conf": {"base_channels": 8, "channel_mults": [1, 2]},
+            "visual_encoder": visual, "visual_encoder_conf": {"output_dim": 8} if visual == "none" else
+            {"channels": 4, "output_dim": 8}, "model_conf": {"mode": mode, "p_uncond": 0.1}, "init": None}
+    path.mkdir(parents=True)
+    (path / "config.yaml").write_text(yaml.safe_dump(conf))
+    import argparse
+
+    torch.manual_seed(0)
+    model = AVDMTask.build_model(argparse.Namespace(**conf))
+    torch.save(model.state_dict(), path / "valid.loss.best.pth")
+    return path
+
+
+@pytest.fixture(scope="module")
+def face_video(tmp_path_factory):
+    import cv2
+
+    from avdm.data.face import base_face
+
+    img, _ = base_face()
+    frames = [cv2.warpAffine(img, np.array([[0.8, 0, 30 + k % 3], [0, 0.8, 10.0]]), (360, 288)) for k in range(15)]
+    d = tmp_path_factory.mktemp("media")
+    audio = 0.1 * np.random.default_rng(0).standard_normal(15 * 640).astype(np.float32)
+    write_video(d / "talk.mp4", np.stack(frames), audio=audio)
+    write_video(d / "silent.mp4", np.stack(frames))
+    return d
+
+
+def test_pack_then_enhance_round_trip(tmp_path, face_video):
+    exp = make_exp(tmp_path / "exp_cond", "conditional")
+    zip_path = pack(exp, tmp_path / "model.zip")
+    out = tmp_path / "enhanced.mp4"
+    assert enhance_cli.main(["--model", str(zip_path), str(face_video / "talk.mp4"), str(out)]) == 0
+    src, dst = probe(face_video / "talk.mp4"), probe(out)
+    assert dst.has_audio and (dst.width, dst.height) == (src.width, src.height)
+    assert abs(dst.duration - src.duration) < 0.1
+
+
+def test_unsupervised_enhancement_of_a_wav_with_a_prior_model(tmp_path, face_video):
+    from avdm.audio_io import load_audio
+
+    exp = make_exp(tmp_path / "exp_prior", "prior")
+    out = tmp_path / "out.wav"
+    rc = enhance_cli.main(["--model", str(exp), "--wav", str(face_video / "talk.mp4"), "--video",
+                           str(face_video / "talk.mp4"), str(out),
+                           "--inference_config", str(write_conf(tmp_path))])
+    assert rc == 0
+    assert len(load_audio(out)) == 15 * 640
+
+
+def write_conf(tmp_path):
+    p = tmp_path / "decode.yaml"
+    p.write_text(yaml.safe_dump({"sampler": "posterior_nmf", "sampler_conf": {"steps": 3}}))
+    return p
+
+
+def test_generate_round_trip(tmp_path, face_video):
+    exp = make_exp(tmp_path / "exp_prior", "prior")
+    out = tmp_path / "spoken.mp4"
+    assert generate_cli.main(["--model", str(exp), str(face_video / "silent.mp4"), str(out)]) == 0
+    info = probe(out)
+    assert info.has_audio and abs(info.duration - probe(face_video / "silent.mp4").duration) < 0.1
+
+
+def test_errors_are_clear(tmp_path, face_video, capfd):
+    assert enhance_cli.main(["--model", str(tmp_path / "missing.zip"), str(face_video / "talk.mp4"),
+                             str(tmp_path / "o.mp4")]) == 1
+    assert "no such model" in capfd.readouterr().err
+    exp = make_exp(tmp_path / "exp_cond", "conditional")
+    assert enhance_cli.main(["--model", str(exp), str(face_video / "silent.mp4"), str(tmp_path / "o.mp4")]) == 1
+    assert "has no audio track" in capfd.readouterr().err
+    assert generate_cli.main(["--model", str(exp), str(face_video / "silent.mp4"), str(tmp_path / "g.mp4")]) == 1
+    assert "needs a lip-conditioned prior model" in capfd.readouterr().err
+
+
+def test_no_face_falls_back_only_when_the_model_allows(tmp_path):
+    from avdm.inference.media import visual_input
+    from avdm.inference.model_io import load_model
+    from avdm.video.decode import VideoError
+
+    model, _ = load_model(make_exp(tmp_path / "a", "conditional"))
+    assert visual_input(model, None, "x.mp4") is None  # trained with visual dropout: null embedding
+    model.p_uncond = 0.0
+    with pytest.raises(VideoError, match="no face found"):
+        visual_input(model, None, "x.mp4")
+    ao, _ = load_model(make_exp(tmp_path / "b", "conditional", visual="none"))
+    ao.p_uncond = 0.0
+    assert visual_input(ao, None, "x.mp4") is None
