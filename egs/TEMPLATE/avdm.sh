@@ -192,27 +192,33 @@ if stage_on 5; then
     begin_stage 5 "scoring"
     asr_opt=""
     ${skip_asr} || die "--skip_asr false: the ASR model for WER is not part of this release yet"
-    # the noisy input is a system of its own
+    # the noisy input is a system of its own; all pairs of a kind are scored in one process
+    refs=""; infs=""
     for s in ${test_sets}; do
         for c in $(condition_sets "${s}"); do
             need 2 "${dump_dir}/raw/${c}/noisy.scp"
-            # shellcheck disable=SC2086
-            ${python} -m avdm.bin.stage_score --ref_dir "${dump_dir}/raw/${c}" --noisy_input \
-                --inf_dir "${exp_dir}/noisy_input/${c}" --nj "${nj}" ${asr_opt} ${score_opts}
+            refs="${refs:+${refs},}${dump_dir}/raw/${c}"; infs="${infs:+${infs},}${exp_dir}/noisy_input/${c}"
         done
     done
-    found=0
+    if [ -n "${refs}" ]; then
+        # shellcheck disable=SC2086
+        ${python} -m avdm.bin.stage_score --ref_dir "${refs}" --inf_dir "${infs}" --noisy_input \
+            --nj "${nj}" ${asr_opt} ${score_opts}
+    fi
+    found=0; refs=""; infs=""
     for t in $(model_tags); do
         for d in "${exp_dir}/${t}"/*_*/; do
             d=${d%/}
             [ -f "${d}/wav.scp" ] || continue
             s=${d##*/}; s=${s#generate_}; s=${s#enhance_unsup_}; s=${s#enhance_}
             found=1
-            # shellcheck disable=SC2086
-            ${python} -m avdm.bin.stage_score --ref_dir "${dump_dir}/raw/${s}" --inf_dir "${d}" \
-                --nj "${nj}" ${asr_opt} ${score_opts}
+            refs="${refs:+${refs},}${dump_dir}/raw/${s}"; infs="${infs:+${infs},}${d}"
         done
     done
+    if [ ${found} -eq 1 ]; then
+        # shellcheck disable=SC2086
+        ${python} -m avdm.bin.stage_score --ref_dir "${refs}" --inf_dir "${infs}" --nj "${nj}" ${asr_opt} ${score_opts}
+    fi
     [ ${found} -eq 1 ] || die "no inference output under ${exp_dir}/<tag>/: run stage 4 first"
     end_stage 5
 fi
