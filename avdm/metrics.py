@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Dict, Iterable, Tuple
+from typing import Dict, Iterable, Sequence, Tuple
 
 import numpy as np
 
@@ -62,10 +62,19 @@ def stoi(ref: np.ndarray, est: np.ndarray, fs: int = 16000, extended: bool = Fal
     return float(_stoi(np.asarray(ref, np.float64), np.asarray(est, np.float64), fs, extended=extended))
 
 
-def score_pair(ref: np.ndarray, est: np.ndarray, fs: int = 16000, utt: str = "") -> Dict[str, float]:
+_FUNCS = {"pesq_wb": lambda r, e, fs: pesq(r, e, fs, "wb"), "pesq_nb": lambda r, e, fs: pesq(r, e, fs, "nb"),
+          "stoi": lambda r, e, fs: stoi(r, e, fs), "estoi": lambda r, e, fs: stoi(r, e, fs, extended=True),
+          "sisdr": lambda r, e, fs: si_sdr(r, e)}
+
+
+def score_pair(ref: np.ndarray, est: np.ndarray, fs: int = 16000, utt: str = "",
+               metrics: Sequence[str] = METRICS) -> Dict[str, float]:
+    """The ``metrics`` of ``est`` against ``ref`` after :func:`align_lengths`."""
+    unknown = [m for m in metrics if m not in _FUNCS]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; known: {', '.join(METRICS)}")
     ref, est = align_lengths(ref, est, fs, utt)
-    return {"pesq_wb": pesq(ref, est, fs, "wb"), "pesq_nb": pesq(ref, est, fs, "nb"),
-            "stoi": stoi(ref, est, fs), "estoi": stoi(ref, est, fs, extended=True), "sisdr": si_sdr(ref, est)}
+    return {m: _FUNCS[m](ref, est, fs) for m in metrics}
 
 
 def mean_ci(values: Iterable[float], level: float = 0.95) -> Tuple[float, float, int]:

@@ -49,6 +49,9 @@ def find_systems(exp_dir: Path) -> List[System]:
         if tag_dir.name == "noisy_input":
             systems.append(System("noisy input", "noisy", run_dir.name, _load_json(scores), True, "", {}))
             continue
+        if tag_dir.name == "reference":
+            systems.append(System("clean reference", "reference", run_dir.name, _load_json(scores), True, "", {}))
+            continue
         m = re.match(r"^(generate|enhance_unsup|enhance)_(.+)$", run_dir.name)
         if not m or not (tag_dir / "config.yaml").is_file():
             continue
@@ -67,6 +70,11 @@ def condition_of(set_name: str):
     if not m:
         return None
     return m.group("base"), float(m.group("snr")), m.group("kind")
+
+
+def base_of(set_name: str) -> str:
+    cond = condition_of(set_name)
+    return cond[0] if cond else set_name
 
 
 def _fmt(v: Optional[float], digits: int) -> str:
@@ -94,9 +102,25 @@ def _label(s: System) -> str:
     return f"{s.tag} ({'audio-only' if s.audio_only else 'AV'})"
 
 
+def _wer_note(systems: List[System]) -> str:
+    models = sorted({str(s.scores["asr_model"]) for s in systems if "asr_model" in s.scores})
+    if not models:
+        return "WER columns show – when no ASR model was used (`--skip_asr true`)."
+    return ("WER (%, errors over reference words; the `clean reference` row is the ASR's own error on "
+            "clean speech) by the ASR model " + ", ".join(f"`{m}`" for m in models) + ".")
+
+
+def _reproduce(js: List[System], job: str, run_command: str) -> str:
+    configs = sorted({(s.config or f"exp/{s.tag}/config.yaml", s.audio_only) for s in js})
+    names = ", ".join(f"`{c}` ({'audio-only' if ao else 'AV'})" for c, ao in configs)
+    cmd = f'{run_command} --train_config "{" ".join(c for c, _ in configs)}" --inference_jobs {job}'
+    return f"Models: {names}. Reproduce (stages 0–6): `{cmd}`."
+
+
 def build_report(exp_dir: Path, out: Path, command: str = "./run.sh --stage 5 --stop_stage 6",
-                 figures: bool = True) -> str:
+                 figures: bool = True, dump_dir: Optional[Path] = None, run_command: str = "./run.sh") -> str:
     exp_dir, out = Path(exp_dir), Path(out)
+    dump_dir = Path(dump_dir) if dump_dir else exp_dir.parent / "dump" / "raw"
     systems = find_systems(exp_dir)
     if not systems:
         raise FileNotFoundError(f"no scoring results under {exp_dir}/*/*/scoring: run stages 4 and 5 first")
@@ -104,8 +128,9 @@ def build_report(exp_dir: Path, out: Path, command: str = "./run.sh --stage 5 --
              "Produced by stage 6 of the recipe from the stage-5 score files; regenerate with "
              f"`{command}`. Values are means over the test utterances (95% confidence intervals in "
              "each `scoring/result_*.txt`); RTF is wall time over audio duration of the sampling on "
-             "this machine. WER columns show – when no ASR model was used (`--skip_asr true`).", ""]
+             "this machine. " + _wer_note(systems), ""]
     noisy = {s.set: s for s in systems if s.job == "noisy"}
+    reference = {s.set: s for s in systems if s.job == "reference"}
     for job in ("enhance", "enhance_unsup", "generate"):
         js = [s for s in systems if s.job == job]
         if not js:
@@ -117,11 +142,14 @@ def build_report(exp_dir: Path, out: Path, command: str = "./run.sh --stage 5 --
             title = (f"### {cond[0]}: SNR {cond[1]:g} dB, {'seen' if cond[2] == 'seen' else 'held-out'} noise types"
                      if cond else f"### {set_name}")
             lines += [title, ""] + _header()
+            if base_of(set_name) in reference:
+                lines.append(_row("clean reference", reference[base_of(set_name)]))
             if set_name in noisy:
                 lines.append(_row("noisy input", noisy[set_name]))
-            for s in sorted((s for s in js if s.set == set_name), key=lambda s: (s.audio_only, s.tag)):
+            rows = sorted((s for s in js if s.set == set_name), key=lambda s: (s.audio_only, s.tag))
+            for s in rows:
                 lines.append(_row(_label(s), s))
-            lines.append("")
+            lines += ["", _reproduce(rows, job, run_command), ""]
         decodes = sorted({(s.tag, s.decode.get("sampler", "?"), json.dumps(s.decode.get("sampler_conf", {}),
                                                                             sort_keys=True),
                            s.decode.get("guidance", 1.0)) for s in js})
@@ -129,7 +157,7 @@ def build_report(exp_dir: Path, out: Path, command: str = "./run.sh --stage 5 --
                                               f"guidance {g}" for t, smp, conf, g in decodes) + ".")
         lines.append("")
     if figures:
-        fig_lines = make_figures(exp_dir, out.parent / "figures", systems)
+        fig_lines = make_figures(exp_dir, out.parent / "figures", systems, dump_dir)
         if fig_lines:
             lines += ["## Figures", ""] + fig_lines + [""]
     text = "\n".join(lines)
@@ -140,7 +168,7 @@ def build_report(exp_dir: Path, out: Path, command: str = "./run.sh --stage 5 --
     return text
 
 
-def make_figures(exp_dir: Path, fig_dir: Path, systems: List[System]) -> List[str]:
+def make_figures(exp_dir: Path, fig_dir: Path, systems: List[System], dump_dir: Optional[Path] = None) -> List[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -170,57 +198,67 @@ def make_figures(exp_dir: Path, fig_dir: Path, systems: List[System]) -> List[st
         fig.savefig(fig_dir / "pesq_vs_snr.png", dpi=110, metadata={"Software": None})
         plt.close(fig)
         lines.append("![PESQ-WB versus SNR (solid: seen noise types, dashed: held-out)](figures/pesq_vs_snr.png)")
-    spec = _spectrogram_figure(exp_dir, fig_dir, systems)
+    spec = _spectrogram_figure(exp_dir, fig_dir, systems, dump_dir or exp_dir.parent / "dump" / "raw")
     if spec:
         lines += ["", spec]
     return lines
 
 
-def _spectrogram_figure(exp_dir: Path, fig_dir: Path, systems: List[System]) -> Optional[str]:
+def _spectrogram_figure(exp_dir: Path, fig_dir: Path, systems: List[System], dump_dir: Path,
+                        n_utts: int = 2) -> Optional[str]:
+    """Clean / noisy / every AV system's output / generated speech of a few utterances, with lips."""
     import kaldiio
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from avdm.bin.score import load_signal
     from avdm.fileio import read_kv
+    from avdm.scoring import load_signal
 
-    enh = [s for s in systems if s.job == "enhance" and not s.audio_only and (condition_of(s.set) or (0, 1))[1] <= 0]
-    if not enh:
+    av = [s for s in systems if not s.audio_only and s.job in JOB_TITLES]
+    conds = sorted({s.set for s in av if condition_of(s.set)}, key=lambda n: (condition_of(n)[1], n))
+    gen = [s for s in av if s.job == "generate"]
+    if conds:
+        target = conds[0]
+    elif gen:
+        target = gen[0].set
+    else:
         return None
-    target = sorted(enh, key=lambda s: (condition_of(s.set)[1], s.set))[0]
-    dump = exp_dir.parent / "dump" / "raw" / target.set
-    if not dump.is_dir():
+    dump = dump_dir / target
+    if not (dump / "wav.scp").is_file():
+        logger.warning("no spectrogram figure: %s not found (stage 2 output)", dump / "wav.scp")
         return None
-    gen = [s for s in systems if s.job == "generate" and not s.audio_only]
-    utts = sorted(read_kv(exp_dir / target.tag / f"enhance_{target.set}" / "wav.scp"))[:2]
-    rows = []
-    for utt in utts:
-        sig = {"clean": load_signal(read_kv(dump / "wav.scp")[utt]),
-               "noisy": load_signal(read_kv(dump / "noisy.scp")[utt]),
-               "enhanced": load_signal(read_kv(exp_dir / target.tag / f"enhance_{target.set}" / "wav.scp")[utt])}
-        if gen:
-            g = gen[0]
-            scp = exp_dir / g.tag / f"generate_{g.set}" / "wav.scp"
-            if scp.is_file() and utt in read_kv(scp):
-                sig["generated"] = load_signal(read_kv(scp)[utt])
-        lips = np.asarray(kaldiio.load_mat(read_kv(dump / "lip.scp")[utt]))
-        rows.append((utt, sig, lips))
-    ncol = max(len(r[1]) for r in rows) + 1
-    fig, axes = plt.subplots(len(rows), ncol, figsize=(3.2 * ncol, 2.6 * len(rows)), squeeze=False)
-    for i, (utt, sig, lips) in enumerate(rows):
-        strip = np.concatenate(list(lips[::max(1, len(lips) // 6)][:6]), axis=1)
-        axes[i, 0].imshow(strip, cmap="gray")
-        axes[i, 0].set_title(f"{utt}: lips", fontsize=7)
-        axes[i, 0].axis("off")
-        for j, (name, x) in enumerate(sig.items(), start=1):
-            axes[i, j].specgram(x, NFFT=512, Fs=16000, noverlap=384, cmap="magma", vmin=-120)
-            axes[i, j].set_title(name, fontsize=8)
-            axes[i, j].set_ylim(0, 8000)
-            axes[i, j].tick_params(labelsize=6)
-        for j in range(len(sig) + 1, ncol):
-            axes[i, j].axis("off")
+    columns = [("clean", read_kv(dump / "wav.scp"))]
+    if (dump / "noisy.scp").is_file():
+        columns.append((f"noisy ({target})", read_kv(dump / "noisy.scp")))
+    for s in sorted(av, key=lambda s: (list(JOB_TITLES).index(s.job), s.tag)):
+        if s.set == target or (s.job == "generate" and s.set == base_of(target)):
+            scp = exp_dir / s.tag / f"{s.job}_{s.set}" / "wav.scp"
+            if scp.is_file():
+                columns.append((f"{'generated' if s.job == 'generate' else s.job}: {s.tag}", read_kv(scp)))
+    lip_scp = next((p for p in (dump / "lip.scp", dump_dir / base_of(target) / "lip.scp") if p.is_file()), None)
+    utts = sorted(set.intersection(*(set(scp) for _, scp in columns)))[:n_utts]
+    if lip_scp is None or not utts or len(columns) < 2:
+        return None
+    lips_of = read_kv(lip_scp)
+    ncol = len(columns) + 1
+    fig, axes = plt.subplots(len(utts), ncol, figsize=(3.0 * ncol, 2.5 * len(utts)), squeeze=False)
+    for i, utt in enumerate(utts):
+        ax = axes[i, 0]
+        if utt in lips_of:
+            lips = np.asarray(kaldiio.load_mat(lips_of[utt]))
+            strip = np.concatenate(list(lips[:: max(1, len(lips) // 6)][:6]), axis=1)
+            ax.imshow(strip, cmap="gray")
+        ax.set_title(f"{utt}: lip ROIs", fontsize=7)
+        ax.axis("off")
+        for j, (name, scp) in enumerate(columns, start=1):
+            ax = axes[i, j]
+            with np.errstate(divide="ignore"):  # digital silence: log10(0) = -inf, drawn as the floor
+                ax.specgram(load_signal(scp[utt]), NFFT=512, Fs=16000, noverlap=384, cmap="magma", vmin=-120)
+            ax.set_title(name, fontsize=7)
+            ax.set_ylim(0, 8000)
+            ax.tick_params(labelsize=6)
     fig.tight_layout()
-    fig.savefig(fig_dir / "spectrograms.png", dpi=100, metadata={"Software": None})
+    fig.savefig(fig_dir / "spectrograms.png", dpi=80, metadata={"Software": None})
     plt.close(fig)
-    return (f"![Spectrograms: clean, noisy ({target.set}), enhanced by {target.tag}, generated from lips]"
+    return (f"![Spectrograms of {', '.join(utts)}: lip ROIs, {', '.join(n for n, _ in columns)}]"
             "(figures/spectrograms.png)")

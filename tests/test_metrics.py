@@ -1,4 +1,4 @@
-"""Metrics against known cases, confidence intervals, scoring CLI errors, the report."""
+"""Metrics against known cases, confidence intervals, the scoring CLIs (avdm-score, stage 5)."""
 import json
 import math
 import subprocess
@@ -92,42 +92,99 @@ def test_score_cli_missing_utterance_is_an_error(tmp_path):
     assert json.loads((tmp_path / "sc" / "scores.json").read_text())["stoi"]["n"] == 1
 
 
-def _fixture_scores(d, pesq_wb, estoi, extra=None):
-    d.mkdir(parents=True, exist_ok=True)
-    s = {m: {"mean": v, "ci95": 0.1, "n": 4} for m, v in
-         {"pesq_wb": pesq_wb, "pesq_nb": pesq_wb + 0.1, "stoi": 0.8, "estoi": estoi, "sisdr": 5.0}.items()}
-    s.update(extra or {})
-    (d / "scores.json").write_text(json.dumps(s))
+def test_pesq_nb_is_pesq_of_the_8k_pair_and_metric_subsets():
+    from pesq import pesq as ref_pesq
+
+    from avdm.audio_io import resample
+
+    x = speechlike(2.0)
+    y = x + 0.05 * np.random.default_rng(3).standard_normal(len(x))
+    x8, y8 = resample(x, 16000, 8000), resample(y, 16000, 8000)
+    assert pesq(x, y, 16000, "nb") == pytest.approx(ref_pesq(8000, x8.astype(np.float64), y8.astype(np.float64), "nb"))
+    s = score_pair(x, y, metrics=("sisdr", "stoi"))
+    assert set(s) == {"sisdr", "stoi"}
+    with pytest.raises(ValueError, match="unknown metric"):
+        score_pair(x, y, metrics=("mos",))
 
 
-def test_report_from_fixture_scores(tmp_path):
-    from avdm.report import build_report
-
-    exp = tmp_path / "exp"
-    for tag, enc in (("av", "light_cnn"), ("ao", "none")):
-        (exp / tag).mkdir(parents=True)
-        (exp / tag / "config.yaml").write_text(f"visual_encoder: {enc}\nmodel_conf:\n  mode: conditional\n")
-        for snr, p in ((-5, 1.5), (5, 2.5)):
-            run = exp / tag / f"enhance_test_snr{snr}_seen"
-            _fixture_scores(run / "scoring", p + (0.2 if tag == "av" else 0), 0.6, {"nfe": 8.0, "rtf": 0.4})
-            (run / "decode_config.yaml").write_text("sampler: dpm2m\nsampler_conf: {steps: 8}\nguidance: 1.0\n")
-    for snr in (-5, 5):
-        _fixture_scores(exp / "noisy_input" / f"test_snr{snr}_seen" / "scoring", 1.2, 0.5)
-    out = tmp_path / "RESULTS.md"
-    text = build_report(exp, out)
-    assert "### test: SNR -5 dB, seen noise types" in text
-    assert "| noisy input | 1.20 | 1.30 | 0.800 | 0.500 | 5.0 | – | – | – |" in text
-    assert "| av (AV) | 1.70 | 1.80 | 0.800 | 0.600 | 5.0 | – | 8 | 0.40 |" in text
-    assert "| ao (audio-only) | 1.50 |" in text
-    assert text.index("SNR -5 dB") < text.index("SNR 5 dB")
-    assert (tmp_path / "figures" / "pesq_vs_snr.png").is_file()
-    first = out.read_bytes()
-    build_report(exp, out)
-    assert out.read_bytes() == first  # rerunning regenerates the same file
+def test_confidence_interval_by_hand():
+    # t quantiles by hand (tables): t(0.975, 1) = 12.7062, t(0.975, 9) = 2.262157
+    v = [3.0, 5.0]
+    assert mean_ci(v)[1] == pytest.approx(12.7062 * math.sqrt(2.0) / math.sqrt(2), rel=1e-5)
+    v = list(range(10))
+    s = math.sqrt(sum((x - 4.5) ** 2 for x in v) / 9)
+    assert mean_ci(v) == pytest.approx((4.5, 2.262157 * s / math.sqrt(10), 10), rel=1e-6)
+    assert mean_ci([7.0]) == (7.0, pytest.approx(float("nan"), nan_ok=True), 1)
 
 
-def test_report_without_scores_is_a_clear_error(tmp_path):
-    from avdm.report import build_report
+def _stage_fixture(tmp_path, n=4, bad_len=None):
+    """dump/raw/<cond set> with clean/noisy audio and exp/<tag>/enhance_<set> whose output is clean + a little noise."""
+    from avdm.audio_io import save_wav
 
-    with pytest.raises(FileNotFoundError, match="run stages 4 and 5 first"):
-        build_report(tmp_path, tmp_path / "R.md")
+    rng = np.random.default_rng(5)
+    ref = tmp_path / "dump" / "raw" / "test_snr0_seen"
+    inf = tmp_path / "exp" / "m" / "enhance_test_snr0_seen"
+    (ref / "wav").mkdir(parents=True)
+    (inf / "wav").mkdir(parents=True)
+    lines = {"wav.scp": [], "noisy.scp": [], "out": []}
+    for i in range(n):
+        u = f"u{i}"
+        x = speechlike(1.0, seed=i).astype(np.float32)
+        noisy = x + 0.2 * rng.standard_normal(len(x)).astype(np.float32)
+        out = x + 0.02 * rng.standard_normal(len(x)).astype(np.float32)
+        if u == bad_len:
+            out = np.concatenate([out, out])  # 1 s too long: skipped with a reason
+        for name, sig, d in (("wav.scp", x, ref / "wav" / f"{u}.wav"), ("noisy.scp", noisy, ref / "wav" / f"{u}_n.wav"),
+                             ("out", out, inf / "wav" / f"{u}.wav")):
+            save_wav(d, sig)
+            lines[name].append(f"{u} {d}\n")
+    (ref / "wav.scp").write_text("".join(lines["wav.scp"]))
+    (ref / "noisy.scp").write_text("".join(lines["noisy.scp"]))
+    (inf / "wav.scp").write_text("".join(lines["out"]))
+    (inf / "utt2rtf").write_text("".join(f"u{i} 0.5\n" for i in range(n)))
+    return ref, inf
+
+
+def test_stage_score_parallel_jobs_noisy_input_and_skips(tmp_path):
+    from avdm.bin.stage_score import main
+
+    ref, inf = _stage_fixture(tmp_path, bad_len="u3")
+    noisy = tmp_path / "exp" / "noisy_input" / ref.name
+    assert main(["--ref_dir", str(ref), "--inf_dir", str(noisy), "--noisy_input", "--nj", "1"]) == 0
+    assert main(["--ref_dir", str(ref), "--inf_dir", str(inf), "--nj", "2"]) == 0
+    sys_scores = json.loads((inf / "scoring" / "scores.json").read_text())
+    noisy_scores = json.loads((noisy / "scoring" / "scores.json").read_text())
+    assert (tmp_path / "exp" / "m" / "enhance_test_snr0_seen" / "logdir" / "score.2.log").is_file()
+    assert sys_scores["system"] == "m" and sys_scores["job"] == "enhance" and sys_scores["rtf"] == 0.5
+    assert noisy_scores["system"] == "noisy" and noisy_scores["pesq_wb"]["n"] == 4
+    assert sys_scores["pesq_wb"]["n"] == 3 and sys_scores["n_skipped"] == 1
+    assert "u3" in (inf / "scoring" / "skipped").read_text() and "s apart" in (inf / "scoring" / "skipped").read_text()
+    for m in ("pesq_wb", "pesq_nb", "stoi", "estoi", "sisdr"):
+        assert sys_scores[m]["mean"] > noisy_scores[m]["mean"]  # less noise scores better
+    # per-utterance values equal a direct computation
+    from avdm.audio_io import load_audio
+
+    utt2 = dict(line.split() for line in (inf / "scoring" / "utt2sisdr").read_text().splitlines())
+    x, y = load_audio(ref / "wav" / "u1.wav"), load_audio(inf / "wav" / "u1.wav")
+    assert float(utt2["u1"]) == pytest.approx(si_sdr(x, y), abs=1e-4)
+    # the parallel run gives what one job gives (to rounding: numpy's SIMD paths differ by process)
+    assert main(["--ref_dir", str(ref), "--inf_dir", str(inf), "--nj", "1"]) == 0
+    again = json.loads((inf / "scoring" / "scores.json").read_text())
+    for m in ("pesq_wb", "pesq_nb", "stoi", "estoi", "sisdr"):
+        assert again[m]["mean"] == pytest.approx(sys_scores[m]["mean"], rel=1e-9)
+        assert again[m]["n"] == sys_scores[m]["n"]
+
+
+def test_stage_score_missing_output_is_an_error(tmp_path, capsys):
+    from avdm.bin.stage_score import main
+
+    ref, inf = _stage_fixture(tmp_path, n=3)
+    (inf / "wav.scp").write_text("".join(l for l in (inf / "wav.scp").read_text().splitlines(True) if "u1" not in l))
+    assert main(["--ref_dir", str(ref), "--inf_dir", str(inf)]) == 1
+    assert "utterance 'u1' of the reference set has no output" in capsys.readouterr().err
+    (inf / "skipped").write_text("u1 face not found\n")  # stage 4 said why: scored without it
+    assert main(["--ref_dir", str(ref), "--inf_dir", str(inf)]) == 0
+    assert json.loads((inf / "scoring" / "scores.json").read_text())["stoi"]["n"] == 2
+    assert main(["--ref_dir", str(ref), "--inf_dir", str(tmp_path / "nowhere")]) == 1
+    assert "run stage 4 first" in capsys.readouterr().err
+    assert main(["--ref_dir", str(ref), "--inf_dir", str(inf), "--clean_input"]) == 2

@@ -22,11 +22,14 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="RESULTS.md")
     p.add_argument("--command", default="./run.sh --stage 5 --stop_stage 6",
                    help="the command printed as the way to regenerate the report")
+    p.add_argument("--run_command", default="./run.sh",
+                   help="the recipe command each table names as the way to reproduce it from scratch")
     p.add_argument("--no_figures", action="store_true")
     args = p.parse_args(argv)
     setup_logging()
     try:
-        build_report(Path(args.exp_dir), Path(args.out), args.command, figures=not args.no_figures)
+        build_report(Path(args.exp_dir), Path(args.out), args.command, figures=not args.no_figures,
+                     dump_dir=Path(args.dump_dir), run_command=args.run_command)
     except FileNotFoundError as e:
         logging.error("%s", e)
         return 1

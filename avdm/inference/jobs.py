@@ -73,6 +73,8 @@ class Decoder:
             return wav
 
         wav = process_chunked(n_frames, run, self.cfg.chunk_frames, self.cfg.overlap_frames)
+        if not np.isfinite(wav).all():
+            raise RuntimeError(f"the {self.job} sampler ({self.cfg.sampler}) produced non-finite samples")
         dur = n_frames * SAMPLES_PER_FRAME / 16000
         return Result(wav, nfe_total[0], (time.time() - t0) / dur)
 
@@ -85,7 +87,7 @@ class Decoder:
         visual = m.encode_visual(vis_lips, T, use_ema=self.cfg.use_ema, batch=1)
         like = torch.zeros(1, 1, m.stft.n_freqs, T, dtype=torch.complex64)
         if self.job == "enhance":
-            Y = m.stft(torch.as_tensor(noisy, dtype=torch.float32)[None])
+            Y = m.stft(torch.tensor(np.asarray(noisy, np.float32))[None])
             fn = m.score_fn(visual, y=Y, guidance=self.cfg.guidance, use_ema=self.cfg.use_ema)
             x = m.sde.prior_sample(Y, Y, generator=g)
             out, nfe = self.sampler(m.sde, fn, x, Y, g)
@@ -93,7 +95,7 @@ class Decoder:
             fn = m.score_fn(visual, guidance=self.cfg.guidance, use_ema=self.cfg.use_ema)
             out, nfe = self.sampler(m.sde, fn, m.sde.prior_sample(like, None, generator=g), None, g)
         else:
-            wav = torch.as_tensor(noisy, dtype=torch.float32)[None]
+            wav = torch.tensor(np.asarray(noisy, np.float32))[None]
             Yl = torch.stft(wav, m.stft.n_fft, m.stft.hop_length, window=m.stft.window, center=True,
                             return_complex=True).unsqueeze(1)
             fn = m.score_fn(visual, guidance=self.cfg.guidance, use_ema=self.cfg.use_ema)

@@ -2,16 +2,28 @@
 and a Gaussian noise model whose power spectrogram is low-rank (NMF), fitted by EM while sampling.
 
 Observation model, in the linear STFT domain:  ``Y = S + N``, ``N(f, t) ~ CN(0, (W H)(f, t))``.
-At every reverse step the prior score is corrected with the likelihood gradient taken at the
-denoised estimate (Tweedie), ``score + w * a / (a^2 + s^2) * grad_x0 log p(Y | x0_hat)`` (no
-backpropagation through the network: the denoiser's Jacobian is taken as that of unit-variance
-data, and the noise variance is widened by the estimate's posterior variance); every ``em_every`` steps the NMF factors are updated by multiplicative
-Itakura-Saito updates, which never decrease the likelihood of the residual power.  A final
-Wiener filter with the speech and noise power estimates gives the output (UDiffSE-style).
+The posterior score uses Tweedie's identity twice: for the prior drifting to zero,
+``x_t = a x0 + s z``, ::
+
+    grad log p(x_t | Y) = grad log p(x_t) + (a / s^2) (E[x0 | x_t, Y] - E[x0 | x_t])
+
+``E[x0 | x_t]`` is the denoiser (one network evaluation).  ``E[x0 | x_t, Y]`` treats the
+denoised speech as Gaussian around that estimate with the variance left at time ``t``
+(``rho_t = s^2 / (a^2 sigma_d^2 + s^2)`` of the speech power, ``sigma_d^2`` the data variance in
+the model's compressed domain) and combines it with the noisy STFT by a Wiener update in the
+linear domain.  The correction is therefore bounded at every noise level (no backpropagation
+through the network, no blow-up when ``a(t)`` is small) and, for Gaussian speech with the
+identity compression, exact.  ``likelihood_weight`` scales the correction (1 = Bayes).
+
+Every ``em_every`` steps the NMF factors get an EM update: the E-step is the expected residual
+power ``E|Y - S|^2`` under the same Gaussian posterior of ``S``, the M-step ``em_iters``
+multiplicative Itakura-Saito updates, each of which never decreases the likelihood of that
+power (``em_trace`` keeps the log-likelihood before and after each update).  A final Wiener
+filter with the speech and noise power estimates gives the output (UDiffSE-style).
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 
@@ -69,6 +81,9 @@ class PosteriorNMF:
 
     def __init__(self, steps: int = 30, t_eps: float = 0.03, nmf_rank: int = 8, likelihood_weight: float = 1.0,
                  em_every: int = 1, em_iters: int = 2, wiener: bool = True, seed: int = 0):
+        if steps < 1 or nmf_rank < 1 or em_iters < 0:
+            raise ValueError(f"posterior_nmf: need steps >= 1, nmf_rank >= 1, em_iters >= 0 "
+                             f"(got {steps}, {nmf_rank}, {em_iters})")
         self.steps = int(steps)
         self.t_eps = float(t_eps)
         self.rank = int(nmf_rank)
@@ -77,17 +92,27 @@ class PosteriorNMF:
         self.em_iters = int(em_iters)
         self.wiener = bool(wiener)
         self.seed = int(seed)
+        self.em_trace: List[Tuple[float, float]] = []
+        self.last_nmf = None
 
     def nominal_nfe(self) -> int:
         return self.steps
 
     def __call__(self, sde, score_fn, x, y=None, generator: Optional[torch.Generator] = None,
-                 observation: Optional[torch.Tensor] = None, compression: Optional[Compression] = None):
-        """``observation``: the noisy linear STFT (B, 1, F, T); returns (compressed estimate, nfe)."""
+                 observation: Optional[torch.Tensor] = None, compression: Optional[Compression] = None,
+                 nmf_init: Optional[Tuple[torch.Tensor, torch.Tensor]] = None):
+        """``observation``: the noisy linear STFT (B, 1, F, T); returns (compressed estimate, nfe).
+
+        ``nmf_init``: optional initial ``(W (B, F, K), H (B, K, T))``; by default random factors
+        carrying half the observed power.
+        """
         if observation is None or compression is None:
             raise ValueError("posterior_nmf needs the noisy observation and the compression")
+        if y is not None:
+            raise ValueError("posterior_nmf samples a prior model (mean y must be None)")
         counter = CountingScore(score_fn)
-        out, self.last_nmf = self._sample(sde, counter, x, observation, compression, generator)
+        with torch.no_grad():
+            out, self.last_nmf = self._sample(sde, counter, x, observation, compression, generator, nmf_init)
         return out, counter.nfe
 
     def _init_nmf(self, V: torch.Tensor):
@@ -98,44 +123,68 @@ class PosteriorNMF:
         scale = V.mean(dim=(1, 2), keepdim=True) / (W @ H).mean(dim=(1, 2), keepdim=True)
         return W, H * scale
 
-    def _sample(self, sde, score_fn, x, Y, comp, generator):
+    @staticmethod
+    def _posterior_variance(x, x0, a, s):
+        """Variance of the compressed speech given ``x_t``, from the denoiser's own gain.
+
+        For Gaussian data the denoiser is linear, ``x0_hat = k x_t`` with ``k = a sd^2 /
+        (a^2 sd^2 + s^2)``, and ``Var[x0 | x_t] = k s^2 / a``; ``k`` is read per frequency by
+        regressing the denoised estimate on ``x_t`` (no extra network evaluation).
+        """
+        k = (x0 * x.conj()).real.sum(dim=-1, keepdim=True) / ((x.abs() ** 2).sum(dim=-1, keepdim=True) + EPS)
+        rho = (a[:, None] * k).clamp(0.0, 1.0)  # fraction of the data variance left at time t
+        return rho * (s / a)[:, None] ** 2  # (B, 1, F, 1)
+
+    @staticmethod
+    def _to_linear_variance(Vc, x0, S_hat, comp):
+        """Variance of the linear STFT for compressed variance ``Vc`` around ``x0`` (local
+        linearisation of the compression, plus its second-order term near zero)."""
+        inv = 1.0 / comp.alpha
+        jac2 = 0.5 * (inv ** 2 + 1) * (S_hat.abs() ** 2) / (x0.abs() ** 2).clamp_min(EPS)
+        return jac2 * Vc + 2 * (inv - 1) * (Vc / comp.beta ** 2) ** inv
+
+    def _sample(self, sde, score_fn, x, Y, comp, generator, nmf_init):
         Yl = Y[:, 0]
-        V_obs = (Yl.abs() ** 2).double()  # NMF in double precision: its ratios underflow in float32
-        W, H = self._init_nmf(0.5 * V_obs)  # start: half the noisy power is noise
-        power = V_obs.mean(dim=(1, 2), keepdim=True).to(Yl.real.dtype)
+        Vy = (Yl.abs() ** 2).double()  # NMF in double precision: its ratios underflow in float32
+        if nmf_init is None:
+            W, H = self._init_nmf(0.5 * Vy)  # start: half the noisy power is noise
+        else:
+            W, H = (f.to(device=Vy.device, dtype=Vy.dtype) for f in nmf_init)
+        rdt = Yl.real.dtype
         ts = time_grid(sde, self.steps, self.t_eps, x.device)
-        x0 = x
+        self.em_trace = []
         for i in range(self.steps):
             t = ts[i]
             tt = bt(t, x)
-            a = expand_like(sde.mean_coeff(tt), x)
-            s = expand_like(sde.std(tt), x)
-            with torch.no_grad():
-                score = score_fn(x, tt)
-            x0 = (x + s ** 2 * score) / a  # Tweedie (prior drifts to zero)
-            # likelihood of Y given the denoised estimate; the estimate's own uncertainty
-            # (posterior variance s^2 / (a^2 + s^2) of unit-variance data) widens the noise variance
-            v_t = (s ** 2 / (a ** 2 + s ** 2))[:, 0]
-            with torch.enable_grad():
-                c = x0.detach().requires_grad_(True)
-                R = Yl - comp.to_linear(c)[:, 0]
-                P = (W @ H).to(R.real.dtype).detach() + v_t * power + EPS
-                ll = -(R.abs() ** 2 / P).sum()
-                grad, = torch.autograd.grad(ll, c)
-            # chain rule to x_t with the Jacobian of the denoiser for unit-variance data
-            post = score + self.weight * grad * a / (a ** 2 + s ** 2)
-            with torch.no_grad():
-                x, _ = reverse_step(sde, lambda *_: post, x, t, ts[i + 1], None, generator,
-                                    noise=i < self.steps - 1)
-                if (i + 1) % self.em_every == 0:
-                    S = comp.to_linear(x0)[:, 0]
-                    W, H = nmf_update_batched(((Yl - S).abs() ** 2).double(), W, H, self.em_iters)
-        with torch.no_grad():
-            S = comp.to_linear(x0)[:, 0]
-            if self.wiener:
-                Ps, Pn = S.abs() ** 2, (W @ H).to(S.real.dtype)
-                S = Yl * Ps / (Ps + Pn + EPS)
+            a = expand_like(sde.mean_coeff(tt), x)[:, 0]  # (B, 1, 1)
+            s = expand_like(sde.std(tt), x)[:, 0]
+            score = score_fn(x, tt)
+            x0 = (x + s[:, None] ** 2 * score) / a[:, None]  # Tweedie (prior drifts to zero)
+            Pn = W @ H  # (B, F, T) noise power, double
+            S_hat = comp.to_linear(x0)[:, 0]
+            Vc = self._posterior_variance(x, x0, a, s)
+            Vs = self._to_linear_variance(Vc, x0, S_hat.unsqueeze(1), comp)[:, 0].double()
+            gain = Vs / (Vs + Pn + EPS)  # (B, F, T) Wiener gain of the observation
+            S_post = S_hat + gain.to(rdt) * (Yl - S_hat)
+            c_post = comp.to_compressed(S_post.unsqueeze(1))
+            post = score + self.weight * (a / s ** 2)[:, None] * (c_post - x0)
+            x, _ = reverse_step(sde, lambda *_: post, x, t, ts[i + 1], None, generator,
+                                noise=i < self.steps - 1)
+            if self.em_iters and (i + 1) % self.em_every == 0:
+                # E-step: expected residual power under the Gaussian posterior of S
+                V = ((Yl - S_post).abs() ** 2).double() + gain * Pn
+                before = nmf_log_likelihood_batched(V, W, H)
+                W, H = nmf_update_batched(V, W, H, self.em_iters)
+                self.em_trace.append((before, nmf_log_likelihood_batched(V, W, H)))
+        S = comp.to_linear(x)[:, 0]
+        if self.wiener:
+            Ps_t, Pn_t = S.abs() ** 2, (W @ H).to(rdt)
+            S = Yl * Ps_t / (Ps_t + Pn_t + EPS)
         return comp.to_compressed(S.unsqueeze(1)), (W, H)
+
+
+def nmf_log_likelihood_batched(V: torch.Tensor, W: torch.Tensor, H: torch.Tensor) -> float:
+    return float(sum(nmf_log_likelihood(V[b], W[b], H[b]) for b in range(V.shape[0])))
 
 
 def nmf_update_batched(V, W, H, iters):

@@ -1,5 +1,5 @@
 """The reverse-time samplers: Euler-Maruyama, predictor-corrector, probability-flow Heun and a
-few-step exponential integrator (DPM-Solver++(2M)-style)."""
+few-step exponential integrators (DPM-Solver++(2M)/(3M)-style)."""
 from __future__ import annotations
 
 import math
@@ -96,9 +96,17 @@ def lambda_grid(sde, steps: int, t_eps: float) -> torch.Tensor:
     return ts
 
 
-@SAMPLERS.register("dpm2m")
-class DPMSolver2M(AbsSampler):
-    """Few-step exponential integrator on the data prediction (DPM-Solver++(2M)-style), 1 NFE/step."""
+class DPMSolverMultistep(AbsSampler):
+    """Exponential integrator of the probability-flow ODE in the data prediction (DPM-Solver++
+    multistep), 1 NFE per step on a grid uniform in log-SNR.
+
+    With ``u = x - y`` and ``lambda = log(a / s)`` the ODE solves exactly as
+    ``u_t = (s_t / s_r) u_r + a_t * integral_0^h exp(tau - h) D(lambda_r + tau) dtau`` (``h =
+    lambda_t - lambda_r``, ``D`` the denoised ``x0 - y``); ``D`` is extrapolated from the last
+    ``order`` denoiser outputs (lower orders for the first steps).
+    """
+
+    order = 2
 
     def __init__(self, steps: int = 8, t_eps: float = 0.03, final_denoise: bool = False):
         super().__init__(steps, t_eps)
@@ -110,21 +118,47 @@ class DPMSolver2M(AbsSampler):
     def sample(self, sde, score_fn, x, y, generator):
         ts = lambda_grid(sde, self.steps, self.t_eps).to(x.device)
         yy = 0 if y is None else y
-        prev_d, prev_h = None, None
+        hist = []  # (lambda, D) of previous steps, newest last
         for i in range(self.steps):
             t, t_next = ts[i], ts[i + 1]
             d = denoise(sde, score_fn, x, t, y) - yy  # data prediction, relative to the mean y
-            lam, lam_next = _lambda(sde, t.view(1)), _lambda(sde, t_next.view(1))
-            h = float(lam_next - lam)
+            lam, lam_next = float(_lambda(sde, t.view(1))), float(_lambda(sde, t_next.view(1)))
+            h = lam_next - lam
             s, s_next = float(sde.std(t.view(1))), float(sde.std(t_next.view(1)))
             a_next = float(sde.mean_coeff(t_next.view(1)))
-            if prev_d is None:
-                dd = d
-            else:
-                r = prev_h / h
-                dd = (1 + 1 / (2 * r)) * d - (1 / (2 * r)) * prev_d
-            x = yy + (s_next / s) * (x - yy) - a_next * math.expm1(-h) * dd
-            prev_d, prev_h = d, h
+            order = min(self.order, len(hist) + 1)
+            i0 = -math.expm1(-h)  # integral of exp(tau - h) over [0, h]
+            if order == 1:
+                dd = i0 * d
+            elif order == 2:
+                lam1, d1 = hist[-1]
+                r = (lam - lam1) / h
+                dd = i0 * ((1 + 1 / (2 * r)) * d - (1 / (2 * r)) * d1)
+            else:  # quadratic Newton extrapolation through the last three outputs
+                (lam2, d2), (lam1, d1) = hist[-2], hist[-1]
+                h1, h2 = lam - lam1, lam1 - lam2
+                delta1, delta2 = (d - d1) / h1, (d1 - d2) / h2
+                c = (delta1 - delta2) / (h1 + h2)
+                i1 = h - i0  # integral of exp(tau - h) tau
+                i2 = 0.5 * h * h - i1  # integral of exp(tau - h) tau^2 / 2
+                dd = i0 * d + i1 * (delta1 + c * h1) + i2 * 2 * c
+            x = yy + (s_next / s) * (x - yy) + a_next * dd
+            hist = (hist + [(lam, d)])[-2:]
         if self.final_denoise:
             x = denoise(sde, score_fn, x, ts[-1], y)
         return x
+
+
+@SAMPLERS.register("dpm2m")
+class DPMSolver2M(DPMSolverMultistep):
+    """Few-step exponential integrator on the data prediction (DPM-Solver++(2M)-style), 1 NFE/step."""
+
+    order = 2
+
+
+@SAMPLERS.register("dpm3m")
+class DPMSolver3M(DPMSolverMultistep):
+    """Third-order multistep exponential integrator (DPM-Solver++(3M)-style), 1 NFE/step; more
+    accurate than ``dpm2m`` from about 16 steps, less stable below 8."""
+
+    order = 3

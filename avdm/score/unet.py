@@ -112,7 +112,7 @@ class NCSNppLite(ConditionedUNet):
 
 @SCORE_MODELS.register("ncsnpp")
 class NCSNpp(ConditionedUNet):
-    """NCSN++-style U-Net of SGMSE+ size (about 65 M parameters, attention at the lowest levels): for GPUs."""
+    """NCSN++-style U-Net of SGMSE+ size (about 62 M parameters, attention at the lowest level): for GPUs."""
 
     def __init__(self, conditional: bool = False, visual_dim: int = 0, base_channels: int = 128,
                  channel_mults: Sequence[int] = (1, 1, 2, 2, 2, 2, 2), num_res_blocks: int = 2,

@@ -30,7 +30,10 @@ lip_detector=dlib68     # landmark detector registry key for stage 1
 lip_opts=""             # extra options of stage 1 (python -m avdm.bin.stage_lips)
 audio_format=flac       # stage 2 audio format: flac or ark
 train_args=""           # extra arguments for training (espnet2 options)
-skip_asr=true           # WER needs an ASR model (not in this release: the WER column stays empty)
+skip_asr=false          # true: no WER (no ASR model trained or used)
+asr_model=""            # an ESPnet ASR model to use for WER (exp dir or packed zip); empty: train one in stage 3
+asr_config=conf/asr_ctc_lite.yaml
+asr_decode_config=conf/decode_asr.yaml
 score_opts=""           # extra options of stage 5
 report_out=RESULTS.md   # stage 6 output
 
@@ -48,6 +51,7 @@ Usage: $0 [options]
   --lip_detector KEY         dlib68 | haar (avdm-list landmark_detector)
   --audio_format flac|ark    dumped audio format
   --skip_asr true|false      skip WER (no ASR training)
+  --asr_model DIR|ZIP        an existing ESPnet ASR model for WER instead of training one
 EOM
 )
 
@@ -155,7 +159,11 @@ if stage_on 3; then
             --train_set "${train_set}" --valid_set "${valid_set}" --exp_dir "${exp_dir}/${t}" \
             --ngpu "${ngpu}" ${train_args}
     done
-    ${skip_asr} || die "--skip_asr false: the ASR model for WER is not part of this release yet"
+    if ! ${skip_asr} && [ -z "${asr_model}" ]; then
+        log "training the ASR model for WER -> ${exp_dir}/asr (log: ${exp_dir}/asr/train.log)"
+        ${python} -m avdm.bin.train_asr --config "${asr_config}" --dump_dir "${dump_dir}/raw" \
+            --train_set "${train_set}" --valid_set "${valid_set}" --exp_dir "${exp_dir}/asr" --ngpu "${ngpu}"
+    fi
     end_stage 3
 fi
 
@@ -191,7 +199,19 @@ fi
 if stage_on 5; then
     begin_stage 5 "scoring"
     asr_opt=""
-    ${skip_asr} || die "--skip_asr false: the ASR model for WER is not part of this release yet"
+    if ! ${skip_asr}; then
+        am=${asr_model:-${exp_dir}/asr}
+        need 3 "${am}"
+        asr_opt="--asr_model ${am} --asr_decode_conf ${asr_decode_config}"
+        # the ASR's own error rate on the clean references, for every test set
+        refs=""; infs=""
+        for s in ${test_sets}; do
+            refs="${refs:+${refs},}${dump_dir}/raw/${s}"; infs="${infs:+${infs},}${exp_dir}/reference/${s}"
+        done
+        # shellcheck disable=SC2086
+        ${python} -m avdm.bin.stage_score --ref_dir "${refs}" --inf_dir "${infs}" --clean_input --nj "${nj}" \
+            ${asr_opt} ${score_opts}
+    fi
     # the noisy input is a system of its own; all pairs of a kind are scored in one process
     refs=""; infs=""
     for s in ${test_sets}; do

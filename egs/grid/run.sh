@@ -13,8 +13,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 . ./db.sh
 if [ -n "${GRID}" ]; then
     local_data_opts="--grid_root ${GRID}"
+    skip_asr=false
 else
     local_data_opts="--size demo"
+    skip_asr=true  # the demo corpus is too small for a useful ASR (66.7% WER on clean test speech)
 fi
 
 # Four models: the lip-conditioned prior and the conditional (supervised) model, each with its
@@ -27,4 +29,5 @@ exec ../TEMPLATE/avdm.sh \
     --inference_nj 2 \
     --train_config "${train_config}" \
     --local_data_opts "${local_data_opts}" \
+    --skip_asr "${skip_asr}" \
     "$@"

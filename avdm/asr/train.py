@@ -1,0 +1,130 @@
+"""Train the WER ASR: sentencepiece tokens from the training transcripts, then espnet2 ASRTask
+(collect-stats pass for shapes and global MVN statistics, then training).  Resumable.
+
+Layout of ``exp_dir`` (an ESPnet ASR experiment dir, usable by Speech2Text or ``espnet pack``):
+``bpe/{bpe.model,tokens.txt}``, ``stats/``, ``config.yaml``, ``train.log``, ``valid.loss.ave.pth``.
+"""
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+from typing import List, Sequence
+
+from avdm.fileio import atomic_open, read_kv, require_files
+
+logger = logging.getLogger(__name__)
+
+BLANK, UNK, SOS_EOS = "<blank>", "<unk>", "<sos/eos>"
+
+
+def train_sentencepiece(text_file: Path, out_dir: Path, vocab_size: int = 100) -> Path:
+    """BPE sentencepiece model on the transcripts of ``text_file`` (Kaldi ``text``) and the ESPnet
+    token list (``<blank>``, ``<unk>``, pieces by id, ``<sos/eos>``).  Returns the token list.
+
+    With GRID's 51 words, 100 pieces make nearly every word one token (short CTC targets that a
+    small model learns in minutes); a corpus too small for ``vocab_size`` gets the largest it allows.
+    """
+    import re
+
+    import sentencepiece as spm
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    texts = [t for t in read_kv(text_file, allow_empty_value=True).values() if t.strip()]
+    if not texts:
+        raise ValueError(f"{text_file}: no transcripts to learn tokens from")
+    with atomic_open(out_dir / "train.txt") as f:
+        f.write("\n".join(texts) + "\n")
+    def train(size: int):
+        spm.SentencePieceTrainer.train(
+            input=str(out_dir / "train.txt"), model_prefix=str(out_dir / "bpe"), vocab_size=size,
+            model_type="bpe", character_coverage=1.0, num_threads=1, bos_id=-1, eos_id=-1, unk_id=0,
+            minloglevel=2)
+
+    try:
+        train(vocab_size)
+    except RuntimeError as e:  # "Vocabulary size is too high (100). Please set it to a value <= 57."
+        m = re.search(r"<= *(\d+)", str(e))
+        if not m:
+            raise
+        logger.info("sentencepiece: %d pieces are too many for %s; using %s", vocab_size, text_file, m.group(1))
+        train(int(m.group(1)))
+    sp = spm.SentencePieceProcessor(model_file=str(out_dir / "bpe.model"))
+    pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size()) if not sp.is_unknown(i) and not sp.is_control(i)]
+    tokens = out_dir / "tokens.txt"
+    with atomic_open(tokens) as f:
+        f.write("\n".join([BLANK, UNK] + pieces + [SOS_EOS]) + "\n")
+    logger.info("sentencepiece: %d pieces from %d transcripts -> %s", len(pieces), len(texts), out_dir)
+    return tokens
+
+
+def _audio_type(dump: Path) -> str:
+    fmt = (dump / "audio_format").read_text().strip() if (dump / "audio_format").is_file() else "flac"
+    return "kaldi_ark" if fmt == "ark" else "sound"
+
+
+def _data_args(dump: Path, prefix: str) -> List[str]:
+    return [f"--{prefix}_data_path_and_name_and_type", f"{dump}/wav.scp,speech,{_audio_type(dump)}",
+            f"--{prefix}_data_path_and_name_and_type", f"{dump}/text,text,text"]
+
+
+def _run_logged(cmd: Sequence[str], log: Path, echo=("epoch results", "Error", "error:", "Traceback")) -> int:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a", encoding="utf-8") as f:
+        f.write("# " + " ".join(cmd) + "\n")
+        f.flush()
+        proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+        for line in proc.stdout:
+            f.write(line)
+            if any(e in line for e in echo):
+                sys.stderr.write(line)
+        return proc.wait()
+
+
+def model_file(exp_dir: Path) -> Path:
+    """The weights decoding uses: n-best average, else best, else the last epoch."""
+    exp_dir = Path(exp_dir)
+    for name in ("valid.loss.ave.pth", "valid.loss.best.pth", "latest.pth"):
+        if (exp_dir / name).exists():
+            return exp_dir / name
+    epochs = sorted(exp_dir.glob("*epoch.pth"), key=lambda p: int(p.name.split("epoch")[0]))
+    if epochs:
+        return epochs[-1]
+    raise FileNotFoundError(f"no ASR weights in {exp_dir}: train it with `python -m avdm.bin.train_asr` "
+                            "(recipe stage 3 with --skip_asr false)")
+
+
+def train_asr(dump_dir: Path, train_set: str, valid_set: str, exp_dir: Path, config: Path,
+              ngpu: int = 0, vocab_size: int = 100, extra: Sequence[str] = ()) -> Path:
+    """Train (or resume) the ASR in ``exp_dir``; returns the weights file decoding will use."""
+    dump_dir, exp_dir = Path(dump_dir), Path(exp_dir)
+    train, valid = dump_dir / train_set, dump_dir / valid_set
+    require_files(config)
+    require_files(*(d / f for d in (train, valid) for f in ("wav.scp", "text", "utt2num_samples")),
+                  stage_hint="stage 2")
+    bpe_dir = exp_dir / "bpe"
+    if not (bpe_dir / "tokens.txt").is_file():
+        train_sentencepiece(train / "text", bpe_dir, vocab_size)
+    py = [sys.executable, "-m", "avdm.asr.espnet_main"]
+    common = ["--config", str(config), "--ngpu", str(ngpu), "--token_type", "bpe",
+              "--bpemodel", str(bpe_dir / "bpe.model"), "--token_list", str(bpe_dir / "tokens.txt"),
+              "--cleaner", "none", "--g2p", "none"]
+    stats = exp_dir / "stats"
+    if not (stats / "train" / "feats_stats.npz").is_file():
+        cmd = py + common + ["--collect_stats", "true", "--output_dir", str(stats), "--normalize", "none",
+                             "--train_shape_file", str(train / "utt2num_samples"),
+                             "--valid_shape_file", str(valid / "utt2num_samples")]
+        cmd += _data_args(train, "train") + _data_args(valid, "valid") + list(extra)  # extra may shape features
+        logger.info("ASR: collecting statistics -> %s", stats)
+        if _run_logged(cmd, exp_dir / "collect_stats.log") != 0:
+            raise RuntimeError(f"ASR collect-stats failed; see {exp_dir / 'collect_stats.log'}")
+    cmd = py + common + ["--output_dir", str(exp_dir), "--resume", "true",
+                         "--normalize_conf", f"stats_file={stats / 'train' / 'feats_stats.npz'}",
+                         "--train_shape_file", str(stats / "train" / "speech_shape"),
+                         "--valid_shape_file", str(stats / "valid" / "speech_shape")]
+    cmd += _data_args(train, "train") + _data_args(valid, "valid") + list(extra)
+    logger.info("ASR: training %s -> %s (log: %s)", config, exp_dir, exp_dir / "train.log")
+    if _run_logged(cmd, exp_dir / "train.log") != 0:
+        raise RuntimeError(f"ASR training failed; see {exp_dir / 'train.log'}")
+    return model_file(exp_dir)
