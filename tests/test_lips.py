@@ -57,6 +57,17 @@ def test_crop_is_centred_on_the_mouth(astronaut_video, tmp_path):
     # the dark gap between the lips is near the crop centre: darkest row within a few pixels
     prof = lips.astype(float).mean(axis=(0, 2))
     assert abs(int(np.argmin(prof[20:76])) + 20 - 48) < 10
+    # the crop centre (after smoothing) is within 2 crop pixels of the true landmark centre 48-67
+    from avdm.video.roi import fill_and_smooth
+
+    track = LANDMARK_DETECTORS.build("dlib68").track(read_frames(path))
+    used, side = fill_and_smooth(track)
+    assert np.abs(used - centres).max() * 96 / side < 2.0
+    # and the crops equal crops cut at the true centres up to that shift
+    from avdm.video.roi import crop_mouths
+
+    true = crop_mouths(read_frames(path), centres, side).astype(float)
+    assert np.abs(lips.astype(float) - true).mean() < 8.0
 
 
 def test_ark_scp_round_trip_through_espnet_loader(astronaut_video, tmp_path):
@@ -103,10 +114,12 @@ def test_interrupted_job_rerun_gives_the_same_ark(astronaut_video, tmp_path, mon
             raise KeyboardInterrupt
         return real(*a, **k)
 
+    lips_cli.run({"a": str(path)}, tmp_path / "broken")  # an older complete run in the same place
     monkeypatch.setattr(lips_cli, "extract_lips", dying)
     with pytest.raises(KeyboardInterrupt):
         lips_cli.run(videos, tmp_path / "broken")
-    assert not (tmp_path / "broken" / "lip.scp").exists()  # nothing a later stage could trust
+    # nothing a later stage could trust: the old scp (pointing into the rewritten ark) is gone too
+    assert not (tmp_path / "broken" / "lip.scp").exists()
     monkeypatch.setattr(lips_cli, "extract_lips", real)
     lips_cli.run(videos, tmp_path / "broken")
     assert (tmp_path / "broken" / "lip.ark").read_bytes() == (tmp_path / "clean" / "lip.ark").read_bytes()
@@ -117,8 +130,14 @@ def test_interrupted_job_rerun_gives_the_same_ark(astronaut_video, tmp_path, mon
 def test_detector_registry_errors():
     with pytest.raises(ValueError, match="unknown landmark_detector 'dlib86'.*Did you mean 'dlib68'"):
         LANDMARK_DETECTORS.build("dlib86")
-    with pytest.raises(TypeError, match="accepted: detect_scale, upsample, max_box_change"):
+    with pytest.raises(TypeError, match="'scale'.*; accepted: detect_scale, upsample, max_box_change, "
+                                        "min_similarity, full_res_fallback$"):
         LANDMARK_DETECTORS.build("dlib68", {"scale": 2})
+    with pytest.raises(TypeError, match=r"'detect_scal' \(did you mean 'detect_scale'\?\)"):
+        LANDMARK_DETECTORS.build("haar", {"detect_scal": 0.5})
+    with pytest.raises(ValueError, match=r"detect_scale must be in \(0, 1\], got 2"):
+        LANDMARK_DETECTORS.build("haar", {"detect_scale": 2})
+    assert LANDMARK_DETECTORS.keys() == ["dlib68", "haar"]
 
 
 def test_probe_reads_stream_facts_without_ffprobe(astronaut_video, tmp_path):

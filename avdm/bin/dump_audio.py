@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -35,20 +36,30 @@ def fit_length(x: np.ndarray, target: int, tolerance: int = SAMPLES_PER_FRAME) -
 
 def run(keys, data_dir: Path, out_dir: Path, lip_shape: dict = None, audio_format: str = "flac",
         check_silence: bool = True):
+    """Dump the audio of ``keys``; returns ``{utt: reason}`` of the skipped ones.
+
+    Every list (scp, utt2num_samples, skipped) appears only when the whole job succeeded; ark
+    files are rewritten from the start by a rerun, flac files are written one by one atomically.
+    """
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     sources = {kind: read_kv(data_dir / f) for f, kind in KINDS if (data_dir / f).is_file()}
+    if "wav" not in sources:
+        raise FileNotFoundError(f"{data_dir / 'wav.scp'} is missing (run stage 0 first)")
     out_dir.mkdir(parents=True, exist_ok=True)
+    for name in [f"{kind}.scp" for kind in sources] + ["utt2num_samples", "skipped"]:
+        # an old scp would point into an ark about to be rewritten; temp files are left by a killed job
+        for stale in [out_dir / name, *out_dir.glob(f".{name}.*.tmp")]:
+            if stale.is_file():
+                stale.unlink()
     results = {kind: {} for kind in sources}
     lengths, skipped = {}, {}
-    writers, tmp_ctx = {}, []
-    if audio_format == "ark":
-        for kind in sources:
-            ctx = atomic_path(out_dir / f"{kind}.scp")
-            tmp = ctx.__enter__()
-            tmp_ctx.append(ctx)
-            writers[kind] = (kaldiio.WriteHelper(f"ark,scp:{out_dir / (kind + '.ark')},{tmp}",
-                                                 write_function="numpy"), ctx)
-    try:
+    with contextlib.ExitStack() as stack:
+        writers = {}
+        if audio_format == "ark":
+            for kind in sources:  # the scp is renamed into place only when the block succeeds
+                tmp_scp = stack.enter_context(atomic_path(out_dir / f"{kind}.scp"))
+                writers[kind] = stack.enter_context(kaldiio.WriteHelper(
+                    f"ark,scp:{out_dir / (kind + '.ark')},{tmp_scp}", write_function="numpy"))
         for utt in tqdm(keys, desc=f"dump {data_dir.name}", unit="utt", mininterval=5):
             try:
                 signals = {}
@@ -63,30 +74,28 @@ def run(keys, data_dir: Path, out_dir: Path, lip_shape: dict = None, audio_forma
                         raise ValueError("no lips (skipped in stage 1)")
                     target = int(lip_shape[utt].split(",")[0]) * SAMPLES_PER_FRAME
                     signals = {k: fit_length(v, target) for k, v in signals.items()}
+                elif len({len(v) for v in signals.values()}) > 1:
+                    raise ValueError("clean/noisy/noise lengths differ: "
+                                     + ", ".join(f"{k} {len(v)}" for k, v in signals.items()))
             except (AudioError, ValueError) as e:
-                reason = str(e)
+                reason = " ".join(str(e).split())
                 logger.warning("skipping %s: %s", utt, reason)
                 skipped[utt] = reason
                 continue
             for kind, x in signals.items():
                 if audio_format == "ark":
-                    writers[kind][0](utt, x.astype(np.float32))
+                    writers[kind](utt, x.astype(np.float32))
                 else:
                     path = out_dir / "data" / kind / f"{utt}.flac"
                     save_wav(path, x)
                     results[kind][utt] = str(path)
             lengths[utt] = len(signals["wav"])
-    finally:
-        for w, ctx in writers.values():
-            w.close()
-    if audio_format == "ark":
-        for ctx in tmp_ctx:
-            ctx.__exit__(None, None, None)
-    else:
-        for kind, res in results.items():
-            write_kv(out_dir / f"{kind}.scp", res)
-    write_kv(out_dir / "utt2num_samples", lengths)
-    write_kv(out_dir / "skipped", skipped)
+        write_kv(out_dir / "utt2num_samples", lengths)
+        write_kv(out_dir / "skipped", skipped)
+        # leaving the block renames the ark scps into place; the flac scps are written here, wav.scp last
+        if audio_format != "ark":
+            for kind, res in sorted(results.items(), key=lambda kv: kv[0] == "wav"):
+                write_kv(out_dir / f"{kind}.scp", res)
     return skipped
 
 

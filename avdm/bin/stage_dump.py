@@ -28,20 +28,27 @@ from avdm.logging_setup import setup_logging
 logger = logging.getLogger("stage_dump")
 
 
-def lip_stats(lip_scp: Path, max_utts: int = 500) -> dict:
-    """Mean and standard deviation of lip pixel values (0-255) over up to ``max_utts`` utterances."""
+def lip_stats(lip_scp: Path, max_utts: int = 1000) -> dict:
+    """Mean and standard deviation of lip pixel values (0-255).
+
+    Over every utterance of ``lip_scp``, or over ``max_utts`` of them spread evenly over the
+    sorted list (so that every speaker counts, not only the first ones).
+    """
+    scp = kaldiio.load_scp(str(lip_scp))
+    keys = sorted(scp.keys())
+    if len(keys) > max_utts:
+        keys = [keys[i] for i in np.linspace(0, len(keys) - 1, max_utts).round().astype(int)]
     total, sq, n = 0.0, 0.0, 0
-    for i, (_, arr) in enumerate(kaldiio.load_scp_sequential(str(lip_scp))):
-        if i >= max_utts:
-            break
-        a = np.asarray(arr, np.float64)
+    for k in keys:
+        a = np.asarray(scp[k], np.float64)
         total += a.sum()
         sq += (a ** 2).sum()
         n += a.size
     if n == 0:
         raise ValueError(f"{lip_scp}: no lips to compute statistics from")
     mean = total / n
-    return {"mean": mean, "std": float(np.sqrt(max(sq / n - mean ** 2, 1e-6))), "num_values": n}
+    return {"mean": mean, "std": float(np.sqrt(max(sq / n - mean ** 2, 1e-6))), "num_values": n,
+            "num_utts": len(keys)}
 
 
 def main(argv=None) -> int:
@@ -54,6 +61,8 @@ def main(argv=None) -> int:
     p.add_argument("--audio_format", choices=("flac", "ark"), default="flac")
     p.add_argument("--write_stats", action="store_true", help="write lip_stats.json (training set)")
     args = p.parse_args(argv)
+    if args.write_stats and not args.lip_dir:
+        p.error("--write_stats needs --lip_dir (the statistics are of the lips)")
     setup_logging()
     data, out = Path(args.data_dir), Path(args.out_dir)
     try:
@@ -81,6 +90,7 @@ def main(argv=None) -> int:
     merged = {}
     for j in range(1, len(parts) + 1):
         d = out / "split" / str(j)
+        require_files(d / "wav.scp", d / "utt2num_samples", d / "skipped", stage_hint=f"dump job {j}")
         for f in d.iterdir():
             if f.suffix in (".scp",) or f.name in ("utt2num_samples", "skipped"):
                 merged.setdefault(f.name, {}).update(read_kv(f, allow_empty_value=True))
@@ -88,7 +98,10 @@ def main(argv=None) -> int:
     if not keys:
         logger.error("stage 2: every utterance of %s was skipped (see %s)", data, out / "skipped")
         return 1
+    # wav.scp goes last: its presence means every other file of the set is complete
     for name, content in merged.items():
+        if name == "wav.scp":
+            continue
         write_kv(out / name, content if name == "skipped" else {k: v for k, v in content.items() if k in keys})
     for name in ("text", "utt2spk", "utt2snr", "utt2noise"):
         if (data / name).is_file():
@@ -106,8 +119,11 @@ def main(argv=None) -> int:
             stats = lip_stats(out / "lip.scp")
             with atomic_open(out / "lip_stats.json") as f:
                 json.dump(stats, f, indent=1)
+            logger.info("lip statistics of %s: mean %.2f, std %.2f over %d utterances", data.name, stats["mean"],
+                        stats["std"], stats["num_utts"])
     with atomic_open(out / "audio_format") as f:
         f.write(args.audio_format + "\n")
+    write_kv(out / "wav.scp", {k: v for k, v in merged["wav.scp"].items() if k in keys})
     skipped = merged.get("skipped", {})
     logger.info("stage 2: %s: %d utterances dumped (%s), %d skipped", data.name, len(keys), args.audio_format,
                 len(skipped))

@@ -3,7 +3,8 @@
     python -m avdm.bin.stage_lips --data_dir data/<set> --out_dir dump/lip/<set> --nj N
         [--detector dlib68] [--detector_conf '{}'] [--max_failed_frac 0.25] [--preview]
 
-Writes out_dir/{lip.scp,lip_shape,lip_fps,skipped} (arks stay in out_dir/split/<job>/).
+Writes out_dir/{lip.scp,lip_shape,lip_fps,skipped} (arks stay in out_dir/split/<job>/), job logs in
+out_dir/logdir/lips.<job>.log and, with --preview, PNG strips of the crops in out_dir/preview/.
 """
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ def main(argv=None) -> int:
     except FileNotFoundError as e:
         logging.error("%s", e)
         return 1
-    for stale in ("lip.scp", "split"):
+    for stale in ("lip.scp", "split", "preview"):
         path = out / stale
         if path.is_dir():
             shutil.rmtree(path)
@@ -65,7 +66,7 @@ def main(argv=None) -> int:
            "--out_dir", str(out / "split" / "JOB"), "--detector", args.detector,
            "--detector_conf", args.detector_conf, "--max_failed_frac", str(args.max_failed_frac)]
     if args.preview:
-        cmd.append("--preview")
+        cmd += ["--preview", "--preview_dir", str(out / "preview")]
     try:
         run_jobs(cmd, len(parts), str(logdir / "lips.JOB.log"))
     except JobsFailed as e:

@@ -35,30 +35,44 @@ class StreamInfo:
     audio_rate: Optional[int]
 
 
-_VIDEO = re.compile(r"Stream #\S+.*?: Video: .*?(\d{2,5})x(\d{2,5})")
+_VIDEO = re.compile(r"Stream #\S+.*?: Video: .*?(?<![\w.])(\d{2,5})x(\d{2,5})(?!\w)")
 _FPS = re.compile(r"([\d.]+) fps")
-_TBR = re.compile(r"([\d.]+)k? tbr")
+_TBR = re.compile(r"([\d.]+)(k?) tbr")
 _AUDIO = re.compile(r"Stream #\S+.*?: Audio: .*?(\d+) Hz")
 _DUR = re.compile(r"Duration: (\d+):(\d+):([\d.]+)")
 
 
 def probe(path) -> StreamInfo:
+    """Stream facts of ``path`` from ``ffmpeg -i``'s report (raises :class:`VideoError`)."""
     path = Path(path)
     if not path.is_file():
         raise VideoError(f"{path}: no such file")
     proc = subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", str(path)],
-                          capture_output=True, text=True)
-    err = proc.stderr
-    m = _VIDEO.search(err)
+                          capture_output=True, text=True, errors="replace")
+    return parse_stream_info(proc.stderr, path)
+
+
+def parse_stream_info(report: str, path="video") -> StreamInfo:
+    """Parse the first video (and audio) stream of an ``ffmpeg -i`` report."""
+    m = _VIDEO.search(report)
     if not m:
-        last = err.strip().splitlines()[-1] if err.strip() else "no output"
+        last = report.strip().splitlines()[-1] if report.strip() else "no output"
+        last = last.replace(f"{path}: ", "")  # ffmpeg names the file itself
         raise VideoError(f"{path}: no video stream ({last})")
-    line = err[m.start():err.find("\n", m.start())]
-    fm = _FPS.search(line) or _TBR.search(line)
-    fps = float(fm.group(1)) if fm else float(VIDEO_FPS)
-    dm = _DUR.search(err)
+    end = report.find("\n", m.start())
+    line = report[m.start():end if end >= 0 else None]
+    fm = _FPS.search(line)
+    if fm:
+        fps = float(fm.group(1))
+    else:  # no average rate reported: fall back to the stream's base rate, else assume 25
+        tm = _TBR.search(line)
+        fps = float(tm.group(1)) * (1000 if tm.group(2) else 1) if tm else float(VIDEO_FPS)
+        logger.debug("%s: no fps in the stream report, using %g", path, fps)
+    if not fps > 0:
+        raise VideoError(f"{path}: frame rate {fps} in the stream report")
+    dm = _DUR.search(report)
     duration = int(dm.group(1)) * 3600 + int(dm.group(2)) * 60 + float(dm.group(3)) if dm else None
-    am = _AUDIO.search(err)
+    am = _AUDIO.search(report)
     return StreamInfo(int(m.group(1)), int(m.group(2)), fps, duration, am is not None,
                       int(am.group(1)) if am else None)
 
@@ -66,7 +80,7 @@ def probe(path) -> StreamInfo:
 def read_frames(path, gray: bool = True, fps: float = VIDEO_FPS, info: Optional[StreamInfo] = None) -> np.ndarray:
     """All frames as uint8 ``(T, H, W)`` (gray) or ``(T, H, W, 3)`` (RGB) at ``fps``."""
     info = info or probe(path)
-    stream = ffmpeg.input(str(path))
+    stream = ffmpeg.input(str(path), threads=1)  # one core per job: stage 1 runs --nj jobs side by side
     if abs(info.fps - fps) > 0.01:
         logger.info("%s: source at %.3f fps, resampled to %g fps", path, info.fps, fps)
         stream = stream.filter("fps", fps=fps)

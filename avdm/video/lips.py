@@ -1,6 +1,7 @@
 """Video file -> lip ROI sequence (the job of ``avdm-lips`` and stage 1)."""
 from __future__ import annotations
 
+import logging
 from typing import Optional
 
 import numpy as np
@@ -9,6 +10,8 @@ from avdm.registry import LANDMARK_DETECTORS
 from avdm.video.decode import read_frames
 from avdm.video.roi import crop_mouths, fill_and_smooth
 
+logger = logging.getLogger(__name__)
+
 
 def extract_lips(path, detector=None, max_failed_frac: float = 0.25,
                  frames: Optional[np.ndarray] = None) -> np.ndarray:
@@ -16,5 +19,7 @@ def extract_lips(path, detector=None, max_failed_frac: float = 0.25,
     detector = detector or LANDMARK_DETECTORS.build("dlib68")
     frames = read_frames(path) if frames is None else frames
     track = detector.track(frames)
+    logger.debug("%s: %d frames, %d without a face, detector stats %s", path, len(frames),
+                 int(track.failed.sum()), track.stats)
     centre, side = fill_and_smooth(track, max_failed_frac)
     return crop_mouths(frames, centre, side)

@@ -44,9 +44,10 @@ def crop_mouths(frames: np.ndarray, centre: np.ndarray, side: float, size: int =
     """uint8 ``(T, size, size)`` crops of side ``side`` pixels centred on ``centre`` (one scale)."""
     out = np.empty((len(frames), size, size), np.uint8)
     s = size / side
+    c = (size - 1) / 2  # pixel centres sit on integer coordinates (dlib and OpenCV alike)
     for t, frame in enumerate(frames):
         cx, cy = centre[t]
-        M = np.array([[s, 0, size / 2 - s * cx], [0, s, size / 2 - s * cy]], dtype=np.float64)
+        M = np.array([[s, 0, c - s * cx], [0, s, c - s * cy]], dtype=np.float64)
         out[t] = cv2.warpAffine(frame, M, (size, size), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
                                 borderMode=cv2.BORDER_REPLICATE)
     return out
