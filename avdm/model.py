@@ -4,6 +4,25 @@ Training (``forward``) is denoising score matching in the compressed complex STF
 sigma^2 weighting: the scorer predicts the noise ``z`` of ``x_t = mean + s(t) z`` and the loss is
 ``|z_hat - z|^2`` (equal to ``s(t)^2 |score_hat - score|^2``), with ``t ~ U(t_eps, T)``.
 
+Level: SGMSE+ normalises every waveform by the peak of the one it conditions on (the noisy input,
+or the clean speech for a prior), so the compressed spectrogram has a range of ~0.1-1 against
+the SDE's noise levels (sigma_min 0.05).  Without it quiet speech sits below sigma_min and the
+network must resolve it from noise it cannot see.  ``normalize: peak`` (default) does the same
+here, per utterance; :meth:`input_scale` gives the factor inference divides by and multiplies
+back.
+
+Parameterisation (``parameterization``):
+* ``eps`` (SGMSE+): the scorer predicts the noise ``z``; loss ``|z_hat - z|^2``.
+* ``edm`` (Karras et al., 2022, preconditioning written for a process with mean coefficient
+  ``a(t)`` and std ``s(t)``): with ``u = x_t - m`` (``m`` = ``y`` for the conditional model, 0 for
+  the prior) the denoiser is ``D = c_skip u/a + c_out F(c_in u/a, ...)`` where the effective noise
+  level is ``s' = s/a`` and ``c_skip = sd^2/(sd^2+s'^2)``, ``c_out = s' sd/sqrt(sd^2+s'^2)``,
+  ``c_in = 1/sqrt(sd^2+s'^2)`` (``sd`` = ``sigma_data``); the loss is ``|F - F_target|^2``, a
+  unit-variance target at every ``t``.  At large ``t`` the network predicts the clean speech from
+  the noisy one directly (enhancement is learnt first, not last), at small ``t`` it only corrects
+  the identity: this trains much faster on a small budget.  The score follows from Tweedie's
+  formula, ``(a D - u) / s^2``, so every sampler works with either.
+
 Modes:
 * ``prior``: ``p(clean | lips)``; the forward process drifts towards zero.  Used for lip-to-speech
   and, combined with a noise model at inference, for unsupervised enhancement.
@@ -17,7 +36,8 @@ moving average (EMA) of the weights is kept in the model (saved with it) and use
 
 Inference API (used by the samplers and ``avdm.inference``):
 
-* ``model.sde``, ``model.mode``, ``model.audio_only``
+* ``model.sde``, ``model.mode``, ``model.audio_only``, ``model.device``
+* ``model.input_scale(wav) -> float`` (the level the waveform is divided by before the STFT)
 * ``model.stft(wav (B, N)) -> spec (B, 1, F, T)``, ``model.stft.inverse(spec, length)``
 * ``model.prepare_lips(lips uint8 (T, H, W) or (B, T, H, W)) -> float tensor`` (normalised, centre crop)
 * ``model.encode_visual(lips, n_frames, use_ema=True) -> (B, D, n_frames)`` (None lips: null embedding)
@@ -29,6 +49,7 @@ import copy
 import logging
 from typing import Callable, Dict, Optional, Tuple
 
+import numpy as np
 import torch
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 
@@ -40,17 +61,30 @@ from avdm.visual.none import NoVisualEncoder
 logger = logging.getLogger(__name__)
 
 MODES = ("prior", "conditional")
+NORMALIZE = ("peak", "none")
+PARAMETERIZATIONS = ("eps", "edm")
+PEAK_FLOOR = 1e-4  # a silent input is not blown up to full scale
 
 
 class AVDiffusionModel(AbsESPnetModel):
     def __init__(self, score_model: torch.nn.Module, visual_encoder: torch.nn.Module, sde: AbsSDE,
                  mode: str = "prior", t_eps: float = 0.03, p_uncond: float = 0.1, ema_decay: float = 0.999,
                  lip_mean: float = 128.0, lip_std: float = 64.0, lip_crop: int = 88,
-                 stft_conf: Optional[Dict] = None):
+                 stft_conf: Optional[Dict] = None, normalize: str = "peak", parameterization: str = "eps",
+                 sigma_data: float = 0.1):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"unknown mode '{mode}'; known: {', '.join(MODES)}")
+        if normalize not in NORMALIZE:
+            raise ValueError(f"unknown normalize '{normalize}'; known: {', '.join(NORMALIZE)}")
+        if parameterization not in PARAMETERIZATIONS:
+            raise ValueError(f"unknown parameterization '{parameterization}'; known: {', '.join(PARAMETERIZATIONS)}")
+        if sigma_data <= 0:
+            raise ValueError(f"sigma_data must be > 0, got {sigma_data}")
         self.mode = mode
+        self.normalize = normalize
+        self.parameterization = parameterization
+        self.sigma_data = float(sigma_data)
         self.sde = sde
         self.t_eps = float(t_eps)
         self.p_uncond = float(p_uncond)
@@ -65,6 +99,10 @@ class AVDiffusionModel(AbsESPnetModel):
         self.ema = copy.deepcopy(self.net).requires_grad_(False) if self.ema_decay > 0 else None
         self.register_buffer("ema_null", torch.zeros(dim))
         self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
+
+    @property
+    def device(self) -> torch.device:
+        return self.lip_mean.device
 
     @property
     def audio_only(self) -> bool:
@@ -88,6 +126,20 @@ class AVDiffusionModel(AbsESPnetModel):
         if use_ema and self.ema is not None and int(self.ema_updates) > 0:
             return self.ema, self.ema_null
         return self.net, self.null_visual
+
+    # ------------------------------------------------------------------ level
+    def input_scale(self, wav) -> float:
+        """The factor a waveform is divided by before the STFT (its peak, or 1 with normalize: none)."""
+        if self.normalize == "none":
+            return 1.0
+        peak = wav.abs().max() if isinstance(wav, torch.Tensor) else np.abs(np.asarray(wav)).max()
+        return max(float(peak), PEAK_FLOOR)
+
+    def _peak(self, wav: torch.Tensor) -> torch.Tensor:
+        """(B, 1) per-utterance scale of a padded batch (padding is zeros, so it never sets the peak)."""
+        if self.normalize == "none":
+            return torch.ones(wav.shape[0], 1, device=wav.device)
+        return wav.abs().amax(dim=-1, keepdim=True).clamp_min(PEAK_FLOOR)
 
     # ------------------------------------------------------------------ conditioning
     def prepare_lips(self, lips) -> torch.Tensor:
@@ -134,18 +186,43 @@ class AVDiffusionModel(AbsESPnetModel):
         guided = guidance != 1.0 and not self.audio_only
         vis_null = null_visual if null_visual is not None else null[None, :, None].expand_as(visual)
 
+        def net(x, t, yy, vis):
+            return self._raw_output(scorer, x, t, yy, vis)
+
         def fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             yy = y if self.mode == "conditional" else None
-            if guided:
-                both = scorer(torch.cat([x, x]), torch.cat([t, t]), None if yy is None else torch.cat([yy, yy]),
-                              torch.cat([visual, vis_null]))
-                e_c, e_u = both.chunk(2)
-                eps = e_u + guidance * (e_c - e_u)
+            if guided:  # guidance is linear in the network output, for either parameterisation
+                both = net(torch.cat([x, x]), torch.cat([t, t]), None if yy is None else torch.cat([yy, yy]),
+                           torch.cat([visual, vis_null]))
+                o_c, o_u = both.chunk(2)
+                out = o_u + guidance * (o_c - o_u)
             else:
-                eps = scorer(x, t, yy, visual)
-            return -eps / expand_like(self.sde.std(t), x)
+                out = net(x, t, yy, visual)
+            std = expand_like(self.sde.std(t), x)
+            if self.parameterization == "eps":
+                return -out / std
+            a = expand_like(self.sde.mean_coeff(t), x)
+            u = x - (0 if yy is None else yy)
+            return (a * out - u) / std ** 2  # out is D, the estimate of x_0 - m
 
         return fn
+
+    # ------------------------------------------------------------------ parameterisation
+    def _precond(self, t: torch.Tensor, x: torch.Tensor):
+        """EDM coefficients (c_skip, c_out, c_in) at ``t``, each shaped for ``x``, and ``a(t)``."""
+        a = expand_like(self.sde.mean_coeff(t), x)
+        s_eff = expand_like(self.sde.std(t), x) / a
+        sd2 = self.sigma_data ** 2
+        norm = torch.sqrt(sd2 + s_eff ** 2)
+        return sd2 / norm ** 2, s_eff * self.sigma_data / norm, 1.0 / norm, a
+
+    def _raw_output(self, scorer, x, t, y, visual):
+        """The scorer's output turned into the parameterisation's quantity: ``z`` (eps) or ``D`` (edm)."""
+        if self.parameterization == "eps":
+            return scorer(x, t, y, visual)
+        c_skip, c_out, c_in, a = self._precond(t, x)
+        u = (x - (0 if y is None else y)) / a
+        return c_skip * u + c_out * scorer(c_in * u, t, y, visual)
 
     # ------------------------------------------------------------------ training
     def forward(self, speech: torch.Tensor, speech_lengths: torch.Tensor, lip: torch.Tensor,
@@ -155,19 +232,26 @@ class AVDiffusionModel(AbsESPnetModel):
         if self.training:
             self.update_ema()  # EMA of the weights after the previous optimiser step
         B = speech.shape[0]
-        X = self.stft(speech)
+        if self.mode == "conditional" and speech_mix is None:
+            raise ValueError("conditional mode needs speech_mix (noisy speech or dynamic mixing)")
+        scale = self._peak(speech_mix if self.mode == "conditional" else speech)
+        X = self.stft(speech / scale)
         Y = None
         if self.mode == "conditional":
-            if speech_mix is None:
-                raise ValueError("conditional mode needs speech_mix (noisy speech or dynamic mixing)")
-            Y = self.stft(speech_mix)
+            Y = self.stft(speech_mix / scale)
         n_frames = X.shape[-1]
         drop = (torch.rand(B, device=speech.device) < self.p_uncond) if self.training else None
         visual = self.encode_visual(self._normalise(lip), n_frames, drop=drop)
         t = torch.rand(B, device=speech.device) * (self.sde.T - self.t_eps) + self.t_eps
         x_t, z, _ = self.sde.perturb(X, t, Y)
-        eps = self.net["score"](x_t, t, Y, visual)
-        err = (eps - z).abs() ** 2  # (B, 1, F, T)
+        if self.parameterization == "eps":
+            err = (self.net["score"](x_t, t, Y, visual) - z).abs() ** 2  # (B, 1, F, T)
+        else:
+            c_skip, c_out, c_in, a = self._precond(t, x_t)
+            m = 0 if Y is None else Y
+            u = (x_t - m) / a
+            target = ((X - m) - c_skip * u) / c_out
+            err = (self.net["score"](c_in * u, t, Y, visual) - target).abs() ** 2
         frames = torch.clamp(speech_lengths // self.stft.hop_length + 1, max=n_frames)
         mask = (torch.arange(n_frames, device=speech.device)[None] < frames[:, None]).float()
         loss = (err.mean(dim=(1, 2)) * mask).sum() / mask.sum()

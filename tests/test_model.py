@@ -1,4 +1,6 @@
 """The AV diffusion model: every registry entry builds and trains a step, CFG, audio-only path."""
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -124,10 +126,17 @@ def test_none_encoder_is_the_audio_only_model():
     assert torch.equal(f1, f2) and torch.equal(f1, f_none)
 
 
-def test_tiny_model_overfits_one_utterance():
+@pytest.mark.parametrize("parameterization", ["eps", "edm"])
+def test_tiny_model_overfits_one_utterance(parameterization):
     torch.manual_seed(0)
-    model = build(sde="vp", t_eps=0.05, p_uncond=0.0)
     b = batch(B=1, frames=5)
+    # a voiced "utterance": four harmonics of 150 Hz (white noise would be a Gaussian the
+    # untrained edm denoiser already models optimally, leaving nothing to learn in 150 steps)
+    t = torch.arange(b["speech"].shape[1]) / 16000
+    b["speech"] = 0.3 * sum(torch.sin(2 * math.pi * 150 * k * t) / k for k in range(1, 5))[None]
+    x = b["speech"] / b["speech"].abs().max()
+    sd = float(CompressedSTFT()(x).abs().pow(2).mean().sqrt())  # sigma_data: the data's own scale
+    model = build(sde="vp", t_eps=0.05, p_uncond=0.0, parameterization=parameterization, sigma_data=sd)
     b = {k: v.repeat(4, *([1] * (v.dim() - 1))) for k, v in b.items()}
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     model.train()
@@ -164,3 +173,41 @@ def test_unknown_key_in_config_lists_valid_keys(tmp_path):
         args = parser.parse_args(["--config", str(cfg), "--output_dir", str(tmp_path)])
         AVDMTask.build_model(args)
     assert "ncsnpp_lite" in str(e.value) or "ncsnpp_lit" in str(e.value)
+
+
+@pytest.mark.parametrize("sde", ["vp", "ouve"])
+def test_untrained_edm_model_has_the_exact_score_of_gaussian_data(sde):
+    # the scorer's last layer starts at zero, so D = c_skip u / a: the optimal denoiser of
+    # x_0 - m ~ CN(0, sigma_data^2), whose marginal score is -(x_t - m) / (a^2 sd^2 + s^2)
+    model = build(sde=sde, mode="conditional" if sde == "ouve" else "prior", parameterization="edm",
+                  sigma_data=0.3).eval()
+    g = torch.Generator().manual_seed(1)
+    shape = (2, 1, model.stft.n_freqs, 9)
+    x = torch.randn(shape, dtype=torch.complex64, generator=g)
+    y = torch.randn(shape, dtype=torch.complex64, generator=g) if sde == "ouve" else None
+    visual = model.encode_visual(None, 9, batch=2)
+    fn = model.score_fn(visual, y=y, use_ema=False)
+    for t in (0.05, 0.4, 0.9):
+        tt = torch.full((2,), t)
+        a, s = model.sde.mean_coeff(tt)[0], model.sde.std(tt)[0]
+        expected = -(x - (0 if y is None else y)) / (a ** 2 * 0.3 ** 2 + s ** 2)
+        torch.testing.assert_close(fn(x, tt), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_training_loss_does_not_depend_on_the_input_level():
+    # peak normalisation: a recording 20 dB quieter is the same training example
+    model = build(mode="conditional", parameterization="edm").train()
+    b = batch()
+    quiet = dict(b, speech=0.1 * b["speech"], speech_mix=0.1 * b["speech_mix"])
+    torch.manual_seed(3)
+    loud_loss = model(**b)[0]
+    torch.manual_seed(3)
+    quiet_loss = model(**quiet)[0]
+    torch.testing.assert_close(loud_loss, quiet_loss, rtol=1e-4, atol=1e-6)
+    assert model.input_scale(np.full(10, -0.25, np.float32)) == pytest.approx(0.25)
+    assert model.input_scale(np.zeros(10, np.float32)) == pytest.approx(1e-4)  # silence is not blown up
+
+
+def test_bad_parameterization_is_named():
+    with pytest.raises(ValueError, match="unknown parameterization 'v'"):
+        build(parameterization="v")

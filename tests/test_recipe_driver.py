@@ -102,3 +102,36 @@ def test_model_jobs_by_mode(tmp_path):
     assert jobs_for({"model_conf": {"mode": "conditional"}}) == ["enhance"]
     with pytest.raises(ValueError, match="unknown model mode"):
         jobs_for({"model_conf": {"mode": "both"}})
+
+
+def test_stage3_trains_models_side_by_side_and_names_the_failed_one(recipe, tmp_path):
+    d, env = recipe
+    for s in ("train", "dev"):
+        (d / "dump" / "raw" / s).mkdir(parents=True)
+        (d / "dump" / "raw" / s / "wav.scp").touch()
+    (d / "conf").mkdir()
+    for name in ("a", "b", "bad"):
+        (d / "conf" / f"{name}.yaml").write_text("{}\n")
+    # a stand-in python: each "training" logs its start and end; the one of bad.yaml fails
+    fake = tmp_path / "fake_python"
+    fake.write_text(
+        "#!/usr/bin/env bash\n"
+        "cfg=$(echo \"$*\" | sed -E 's/.*--config ([^ ]+).*/\\1/')\n"
+        "echo \"start $cfg $(date +%s.%N)\" >> events.txt\n"
+        "sleep 1\n"
+        "echo \"end $cfg $(date +%s.%N)\" >> events.txt\n"
+        "case $cfg in *bad*) echo 'diverged' >&2; exit 3;; esac\n")
+    fake.chmod(0o755)
+    env = dict(env, AVDM_PYTHON=str(fake))
+    r = subprocess.run(["bash", str(ROOT / "egs" / "TEMPLATE" / "avdm.sh"), "--stage", "3", "--stop_stage", "3",
+                        "--train_jobs", "2", "--skip_asr", "true",
+                        "--train_config", "conf/a.yaml conf/bad.yaml conf/b.yaml"],
+                       cwd=d, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert "training failed for: bad" in r.stderr
+    events = [line.split() for line in (d / "events.txt").read_text().splitlines()]
+    when = {(kind, cfg): float(t) for kind, cfg, t in events}
+    # a and bad ran side by side, b started after both had finished; all three ran despite bad failing
+    assert when[("start", "conf/bad.yaml")] < when[("end", "conf/a.yaml")]
+    assert when[("start", "conf/b.yaml")] >= max(when[("end", "conf/a.yaml")], when[("end", "conf/bad.yaml")])
+    assert ("end", "conf/b.yaml") in when

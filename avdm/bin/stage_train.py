@@ -1,4 +1,4 @@
-"""Stage 3: train one model with espnet2 (collect-stats, then training; resumable).
+"""Stage 3: train one model with espnet2 (resumable).
 
     python -m avdm.bin.stage_train --config conf/X.yaml --dump_dir dump/raw --train_set train
         --valid_set dev --exp_dir exp/<tag> --ngpu N [extra espnet2 arguments ...]
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from avdm.fileio import require_files
+from avdm.fileio import read_kv, require_files, write_kv
 from avdm.logging_setup import setup_logging
 
 logger = logging.getLogger("stage_train")
@@ -59,8 +59,8 @@ def main(argv=None) -> int:
     train, valid, exp = dump / args.train_set, dump / args.valid_set, Path(args.exp_dir)
     try:
         require_files(args.config)
-        require_files(train / "wav.scp", train / "lip.scp", train / "lip_stats.json", valid / "wav.scp",
-                      valid / "lip.scp", stage_hint="stage 2")
+        require_files(train / "wav.scp", train / "lip.scp", train / "lip_stats.json", train / "utt2num_samples",
+                      valid / "wav.scp", valid / "lip.scp", valid / "utt2num_samples", stage_hint="stage 2")
     except FileNotFoundError as e:
         logger.error("%s", e)
         return 1
@@ -70,17 +70,16 @@ def main(argv=None) -> int:
     mode = (config.get("model_conf") or {}).get("mode", "prior")
     py = [sys.executable, "-m", "avdm.bin.train"]
     common = ["--config", args.config, "--ngpu", str(args.ngpu)]
-    # 1. collect-stats: shape files of every input (and the espnet2 statistics pass)
+    # 1. shape files: espnet2's batch samplers read "utt length" lists; stage 2 wrote them as
+    # utt2num_samples, so the collect-stats pass (a whole process start and a pass over the
+    # data, for statistics this model does not use) is not needed
     stats_dir = exp / "stats"
-    if not (stats_dir / "train" / "speech_shape").is_file():
-        cmd = py + common + ["--collect_stats", "true", "--output_dir", str(stats_dir),
-                             "--train_shape_file", str(train / "utt2num_samples"),
-                             "--valid_shape_file", str(valid / "utt2num_samples")]
-        cmd += data_args(train, args.train_set, "train") + data_args(valid, args.valid_set, "valid")
-        logger.info("collecting statistics -> %s", stats_dir)
-        if run_logged(cmd, exp / "collect_stats.log") != 0:
-            logger.error("collect-stats failed; see %s", exp / "collect_stats.log")
+    for split, d in (("train", train), ("valid", valid)):
+        shapes = read_kv(d / "utt2num_samples")
+        if not shapes:
+            logger.error("%s is empty: no utterance survived stage 2", d / "utt2num_samples")
             return 1
+        write_kv(stats_dir / split / "speech_shape", shapes)
     # 2. training
     cmd = py + common + ["--output_dir", str(exp), "--resume", "true",
                          "--train_shape_file", str(stats_dir / "train" / "speech_shape"),

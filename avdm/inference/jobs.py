@@ -14,6 +14,7 @@ from avdm.registry import SAMPLERS
 from avdm.sampling.posterior import Compression
 
 JOBS = ("generate", "enhance", "enhance_unsup")
+GENERATED_PEAK = 0.5  # generated speech has no reference level: written at this peak
 
 
 @dataclass
@@ -81,13 +82,17 @@ class Decoder:
     @torch.no_grad()
     def _segment(self, lips, noisy, n_frames: int, g: torch.Generator):
         m = self.model
+        dev = m.device
         n = n_frames * SAMPLES_PER_FRAME
         T = m.stft.n_frames(n)
         vis_lips = None if lips is None else m.prepare_lips(lips)
         visual = m.encode_visual(vis_lips, T, use_ema=self.cfg.use_ema, batch=1)
-        like = torch.zeros(1, 1, m.stft.n_freqs, T, dtype=torch.complex64)
+        like = torch.zeros(1, 1, m.stft.n_freqs, T, dtype=torch.complex64, device=dev)
+        # the model works on peak-normalised signals (see AVDiffusionModel.input_scale); the
+        # enhanced speech gets the input's level back, generated speech is left at the model's
+        scale = 1.0 if self.job == "generate" else m.input_scale(noisy)
         if self.job == "enhance":
-            Y = m.stft(torch.tensor(np.asarray(noisy, np.float32))[None])
+            Y = m.stft(torch.tensor(np.asarray(noisy, np.float32) / scale, device=dev)[None])
             fn = m.score_fn(visual, y=Y, guidance=self.cfg.guidance, use_ema=self.cfg.use_ema)
             x = m.sde.prior_sample(Y, Y, generator=g)
             out, nfe = self.sampler(m.sde, fn, x, Y, g)
@@ -95,11 +100,13 @@ class Decoder:
             fn = m.score_fn(visual, guidance=self.cfg.guidance, use_ema=self.cfg.use_ema)
             out, nfe = self.sampler(m.sde, fn, m.sde.prior_sample(like, None, generator=g), None, g)
         else:
-            wav = torch.tensor(np.asarray(noisy, np.float32))[None]
+            wav = torch.tensor(np.asarray(noisy, np.float32) / scale, device=dev)[None]
             Yl = torch.stft(wav, m.stft.n_fft, m.stft.hop_length, window=m.stft.window, center=True,
                             return_complex=True).unsqueeze(1)
             fn = m.score_fn(visual, guidance=self.cfg.guidance, use_ema=self.cfg.use_ema)
             x = m.sde.prior_sample(like, None, generator=g)
             out, nfe = self.sampler(m.sde, fn, x, None, g, observation=Yl, compression=self.comp)
-        wav = m.stft.inverse(out, n)[0].numpy()
+        wav = m.stft.inverse(out, n)[0].cpu().numpy() * scale
+        if self.job == "generate":
+            wav = wav * (GENERATED_PEAK / max(float(np.abs(wav).max()), 1e-8))
         return wav, nfe

@@ -24,8 +24,13 @@ def expand_like(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 def noise_like(x: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-    """Standard normal noise with ``x``'s shape, dtype and device (complex: E|z|^2 = 1)."""
-    return torch.randn(x.shape, dtype=x.dtype, device=x.device, generator=generator)
+    """Standard normal noise with ``x``'s shape, dtype and device (complex: E|z|^2 = 1).
+
+    Drawn on the generator's device and moved to ``x``'s, so one seed gives the same noise on the
+    CPU and on a GPU (inference seeds a CPU generator per utterance).
+    """
+    dev = generator.device if generator is not None else x.device
+    return torch.randn(x.shape, dtype=x.dtype, device=dev, generator=generator).to(x.device)
 
 
 class AbsSDE(ABC):

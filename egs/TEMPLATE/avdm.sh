@@ -30,6 +30,7 @@ lip_detector=dlib68     # landmark detector registry key for stage 1
 lip_opts=""             # extra options of stage 1 (python -m avdm.bin.stage_lips)
 audio_format=flac       # stage 2 audio format: flac or ark
 train_args=""           # extra arguments for training (espnet2 options)
+train_jobs=1            # models trained side by side in stage 3 (the ASR model counts as one)
 skip_asr=false          # true: no WER (no ASR model trained or used)
 asr_model=""            # an ESPnet ASR model to use for WER (exp dir or packed zip); empty: train one in stage 3
 asr_config=conf/asr_ctc_lite.yaml
@@ -44,6 +45,7 @@ Usage: $0 [options]
   --inference_nj N           parallel jobs of stage 4 (default ${inference_nj})
   --ngpu N                   GPUs for training and inference (default ${ngpu})
   --train_config "A.yaml B.yaml"   model configs (one model each)
+  --train_jobs N             models trained side by side (default ${train_jobs})
   --tag NAME                 experiment name for a single train config
   --inference_config X.yaml  decode config for every inference job
   --train_set --valid_set --test_sets   data set names
@@ -150,6 +152,14 @@ fi
 if stage_on 3; then
     begin_stage 3 "training"
     need 2 "${dump_dir}/raw/${train_set}/wav.scp" "${dump_dir}/raw/${valid_set}/wav.scp"
+    # up to ${train_jobs} models train side by side (each on one BLAS thread, see path.sh);
+    # a failed model is reported by name after the others have finished
+    running=(); failed=""
+    collect() {
+        local r
+        for r in "${running[@]}"; do wait "${r%%:*}" || failed="${failed} ${r#*:}"; done
+        running=()
+    }
     for t in $(model_tags); do
         c=$(config_of_tag "${t}")
         [ -f "${c}" ] || die "train config ${c} not found"
@@ -157,13 +167,18 @@ if stage_on 3; then
         # shellcheck disable=SC2086
         ${python} -m avdm.bin.stage_train --config "${c}" --dump_dir "${dump_dir}/raw" \
             --train_set "${train_set}" --valid_set "${valid_set}" --exp_dir "${exp_dir}/${t}" \
-            --ngpu "${ngpu}" ${train_args}
+            --ngpu "${ngpu}" ${train_args} &
+        running+=("$!:${t}")
+        [ ${#running[@]} -lt "${train_jobs}" ] || collect
     done
     if ! ${skip_asr} && [ -z "${asr_model}" ]; then
         log "training the ASR model for WER -> ${exp_dir}/asr (log: ${exp_dir}/asr/train.log)"
         ${python} -m avdm.bin.train_asr --config "${asr_config}" --dump_dir "${dump_dir}/raw" \
-            --train_set "${train_set}" --valid_set "${valid_set}" --exp_dir "${exp_dir}/asr" --ngpu "${ngpu}"
+            --train_set "${train_set}" --valid_set "${valid_set}" --exp_dir "${exp_dir}/asr" --ngpu "${ngpu}" &
+        running+=("$!:asr")
     fi
+    [ ${#running[@]} -eq 0 ] || collect
+    [ -z "${failed}" ] || die "training failed for:${failed} (see ${exp_dir}/<name>/train.log; rerun stage 3 to resume)"
     end_stage 3
 fi
 

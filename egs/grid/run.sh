@@ -26,6 +26,7 @@ conf/train_cond_lite.yaml conf/train_cond_lite_audioonly.yaml"
 
 exec ../TEMPLATE/avdm.sh \
     --nj 2 \
+    --train_jobs 2 \
     --inference_nj 2 \
     --train_config "${train_config}" \
     --local_data_opts "${local_data_opts}" \

@@ -1,0 +1,279 @@
+"""Benchmark 4: the peer, side by side (``peer.json``).
+
+The peer is espnet2's own SGMSE+: ``EnhancementTask`` with ``diffusion_model: sgmse``
+(``espnet2.enh.diffusion.score_based_diffusion.ScoreModel``: NCSN++ scorer, OUVE process) and its
+predictor-corrector sampler (reverse diffusion + annealed Langevin, 30 steps, snr 0.5: 60 NFE,
+SGMSE+'s defaults).  ``avdm-bench peer``
+
+1. writes a fixed noisy copy of the training and validation sets with avdm's mixing code
+   (:mod:`avdm.bench.peer_data`: the training noise bank, the SNR range of the compared model's
+   dynamic mixing, a fixed seed) under ``<peer_exp>/data``;
+2. trains the peer (``--peer_config``, default ``conf/bench/peer_sgmse.yaml``) with espnet2's
+   ``EnhancementTask`` (``python -m avdm.bench.espnet_enh_main``) and the budget of the compared
+   avdm model (``--cond_model``'s ``config.yaml``: epochs, iterations per epoch, batch size,
+   segment length, learning rate, gradient clipping, seed); resumable, and skipped with
+   ``--peer_skip_train`` (an already trained ``--peer_exp``);
+3. enhances the utterances of ``--data_dir`` with the peer's PC sampler and with the avdm model at
+   its default decode config, in the same process with the same threads (after one untimed run of
+   each), and scores both.  Inference time: the avdm Decoder's call (lips, STFT, sampler, inverse
+   STFT) against the peer's STFT encoder, sampler and decoder.
+
+The peer's inference normalises the waveform the way its training does (``model_conf:
+normalize``: divided by 1.1 x the mixture's peak, multiplied back after), then runs
+``ScoreModel.enhance`` between espnet2's STFT encoder and decoder.  (espnet2's own
+``ESPnetDiffusionModel.enhance`` normalises the compressed spectrogram instead, which does not
+match its training; that path is not used here.)  espnet2's port trains without the exponential
+moving average of the weights that the SGMSE+ paper uses (avdm's models keep one): the peer is
+espnet2's SGMSE+ as it is.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+
+from avdm import SAMPLES_PER_FRAME, VIDEO_FPS
+from avdm.bench import evaluate
+from avdm.bench.dumpset import load_set
+from avdm.bench.record import budget_of, header
+
+logger = logging.getLogger(__name__)
+
+PEER_SAMPLER = {"sampler_type": "pc", "predictor": "reverse_diffusion", "corrector": "ald", "N": 30,
+                "corrector_steps": 1, "snr": 0.5}
+ESPNET_SEGMENT_UNIT = 16000  # espnet2's EnhPreprocessor crops whole seconds (speech_segment // fs * fs)
+
+
+class PeerUnavailable(RuntimeError):
+    """This espnet2 lacks what the peer needs (the message says what)."""
+
+
+def add_arguments(p) -> None:
+    g = p.add_argument_group("peer (benchmark 4)")
+    g.add_argument("--peer_config", default="conf/bench/peer_sgmse.yaml", help="espnet2 EnhancementTask config")
+    g.add_argument("--peer_exp", default="exp/peer_sgmse", help="the peer's experiment dir")
+    g.add_argument("--peer_skip_train", action="store_true", help="use --peer_exp as it is (no training)")
+    g.add_argument("--peer_max_utts", type=int, default=None,
+                   help="utterances per set for the peer (default --max_utts)")
+    g.add_argument("--peer_steps", type=int, default=PEER_SAMPLER["N"],
+                   help="steps of the peer's PC sampler (2 NFE each; SGMSE+: 30)")
+    g.add_argument("--dump_dir", default="dump/raw", help="stage-2 dumps (training data of the peer)")
+    g.add_argument("--train_set", default="train")
+    g.add_argument("--valid_set", default="dev")
+    g.add_argument("--noise_set", default="noise_train", help="dump dir of the training noise bank")
+    g.add_argument("--ngpu", type=int, default=0, help="GPUs for the peer's training")
+
+
+def peer_unavailable() -> Optional[str]:
+    """None when this espnet2 has SGMSE+ in its EnhancementTask, else the reason why not."""
+    try:
+        import espnet2
+        from avdm.logging_setup import quiet_offline_noise
+
+        quiet_offline_noise(g2p=True)
+        from espnet2.tasks.enh import EnhancementTask
+    except ImportError as e:
+        return f"espnet2 cannot be imported ({e})"
+    version = getattr(espnet2, "__version__", None) or _espnet_version()
+    choices = [c for c in EnhancementTask.class_choices_list if c.name == "diffusion_model"]
+    if not choices or "sgmse" not in choices[0].classes:
+        return (f"espnet {version}: EnhancementTask has no 'diffusion_model: sgmse' choice "
+                "(espnet2.enh.diffusion.score_based_diffusion.ScoreModel); the peer benchmark needs an "
+                "espnet that ships SGMSE+")
+    return None
+
+
+def _espnet_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("espnet")
+    except Exception:  # metadata missing: not fatal, only for the message
+        return "(unknown version)"
+
+
+def budget_overrides(avdm_config: dict) -> List[str]:
+    """espnet2 options giving the peer the training budget of an avdm model config."""
+    out = []
+    for key in ("max_epoch", "num_iters_per_epoch", "batch_size", "grad_clip", "seed", "optim"):
+        if avdm_config.get(key) is not None:
+            out += [f"--{key}", str(avdm_config[key])]
+    lr = (avdm_config.get("optim_conf") or {}).get("lr")
+    if lr is not None:
+        out += ["--optim_conf", f"lr={lr}"]
+    frames = (avdm_config.get("preprocessor_conf") or {}).get("segment_frames")
+    if frames:
+        samples = int(frames) * SAMPLES_PER_FRAME
+        effective = samples // ESPNET_SEGMENT_UNIT * ESPNET_SEGMENT_UNIT
+        if effective == 0:
+            raise ValueError(f"the avdm model trains on {samples}-sample segments; espnet2's EnhPreprocessor crops "
+                             f"whole seconds, so the peer cannot train on segments shorter than {ESPNET_SEGMENT_UNIT}")
+        if effective != samples:
+            logger.warning("peer: espnet2 crops whole seconds: %d-sample segments instead of avdm's %d",
+                           effective, samples)
+        out += ["--preprocessor_conf", f"speech_segment={samples}"]
+    return out
+
+
+def _data_args(d: Path, prefix: str) -> List[str]:
+    return [f"--{prefix}_data_path_and_name_and_type", f"{d}/noisy.scp,speech_mix,sound",
+            f"--{prefix}_data_path_and_name_and_type", f"{d}/wav.scp,speech_ref1,sound"]
+
+
+def train(args, avdm_config: dict) -> Path:
+    """Noisy copies of the training and validation sets, their shape files, then espnet2 training.
+
+    The shape files espnet2's batch samplers read are the ``utt2num_samples`` of the copies (as in
+    stage 3): no collect-stats pass, whose statistics SGMSE+ does not use.
+    """
+    from avdm.bench.peer_data import write_noisy_copy
+    from avdm.bin.stage_train import run_logged
+    from avdm.fileio import read_kv, require_files, write_kv
+
+    require_files(args.peer_config)
+    exp, dump = Path(args.peer_exp), Path(args.dump_dir)
+    noise = dump / args.noise_set / "wav.scp"
+    snr_range = (avdm_config.get("preprocessor_conf") or {}).get("snr_range", (-5.0, 10.0))
+    tr = write_noisy_copy(dump / args.train_set, noise, exp / "data" / "train", snr_range, seed=0)
+    va = write_noisy_copy(dump / args.valid_set, noise, exp / "data" / "valid", snr_range, seed=1)
+    py = [sys.executable, "-m", "avdm.bench.espnet_enh_main", "--config", str(args.peer_config),
+          "--ngpu", str(args.ngpu)]
+    stats = exp / "stats"
+    for split, d in (("train", tr), ("valid", va)):
+        write_kv(stats / split / "speech_mix_shape", read_kv(d / "utt2num_samples"))
+    cmd = py + ["--output_dir", str(exp), "--resume", "true",
+                "--train_shape_file", str(stats / "train" / "speech_mix_shape"),
+                "--valid_shape_file", str(stats / "valid" / "speech_mix_shape")]
+    cmd += _data_args(tr, "train") + _data_args(va, "valid") + budget_overrides(avdm_config)
+    logger.info("peer: training %s -> %s (log: %s)", args.peer_config, exp, exp / "train.log")
+    if run_logged(cmd, exp / "train.log") != 0:
+        raise RuntimeError(f"peer training failed; see {exp / 'train.log'}")
+    return exp
+
+
+class PeerEnhancer:
+    """The trained peer with its PC sampler; ``(wav, nfe, seconds)`` per noisy waveform."""
+
+    def __init__(self, exp_dir, device: str = "cpu", sampler: Optional[dict] = None):
+        from espnet2.tasks.enh import EnhancementTask
+
+        from avdm.bin.stage_train import inference_model_file
+
+        exp = Path(exp_dir)
+        self.model, _ = EnhancementTask.build_model_from_file(str(exp / "config.yaml"),
+                                                              str(inference_model_file(exp)), device)
+        self.model.eval()
+        self.device = device
+        self.sampler = dict(sampler or PEER_SAMPLER)
+        self.nfe = 0
+        diffusion = self.model.diffusion
+        score_fn = diffusion.score_fn
+
+        def counting(x, t, y):
+            self.nfe += 1
+            return score_fn(x, t, y)
+
+        diffusion.score_fn = counting  # the sampler looks it up on the instance: every call is counted
+
+    def __call__(self, noisy: np.ndarray, seed: int = 0):
+        import torch
+
+        m = self.model
+        t0 = time.perf_counter()
+        torch.manual_seed(seed)
+        self.nfe = 0
+        with torch.no_grad():
+            x = torch.as_tensor(np.asarray(noisy, np.float32), device=self.device)[None]
+            norm = float(x.abs().max()) * 1.1 + 1e-5 if m.normalize else 1.0
+            lengths = torch.tensor([x.shape[1]], device=self.device)
+            feats, _ = m.encoder(x / norm, lengths)
+            spec = m.diffusion.enhance(feats, **self.sampler)
+            wav = m.decoder(spec, lengths)[0][0].cpu().numpy() * norm
+        return wav, self.nfe, time.perf_counter() - t0
+
+
+def run_peer(peer: PeerEnhancer, utts, seed: int = 0) -> dict:
+    from avdm.bin.stage_infer import utt_seed
+    from avdm.metrics import score_pair
+
+    per_utt = {}
+    for u in utts:
+        wav, nfe, seconds = peer(u.noisy, seed=utt_seed(seed, u.utt))
+        dur = u.n_frames / VIDEO_FPS
+        per_utt[u.utt] = {**score_pair(u.clean, wav, utt=u.utt, metrics=evaluate.METRICS), "nfe": nfe,
+                          "rtf": seconds / dur, "seconds": seconds}
+    return {"per_utt": per_utt, **evaluate.summarise(per_utt)}
+
+
+def run(args, argv) -> dict:
+    import yaml
+
+    from avdm.bin.stage_infer import load_decode_config
+    from avdm.bench.models import load_any
+    from avdm.fileio import require_files
+
+    why = peer_unavailable()
+    if why:
+        raise PeerUnavailable(why)
+    if not args.cond_model:
+        raise ValueError("peer: --cond_model (the avdm AV model to compare, whose budget the peer gets) is required")
+    require_files(Path(args.cond_model) / "config.yaml", args.decode_enhance, stage_hint="stage 3 of the recipe")
+    with open(Path(args.cond_model) / "config.yaml", encoding="utf-8") as f:
+        avdm_config = yaml.safe_load(f) or {}
+    if not args.peer_skip_train:
+        train(args, avdm_config)
+    rec = header("peer", argv, args.threads)
+    decode = load_decode_config(args.decode_enhance)
+    b_avdm, b_peer = budget_of(args.cond_model), budget_of(args.peer_exp)
+    keys = ("steps", "batch_size", "segment_seconds", "lr")
+    rec.update(seed=args.seed, data_dirs=[d for d in args.data_dir.split(",") if d],
+               avdm={"model": str(args.cond_model), "decode_config": str(args.decode_enhance), "decode": decode,
+                     "budget": b_avdm},
+               peer={"exp_dir": str(args.peer_exp), "config": str(args.peer_config),
+                     "sampler": {**PEER_SAMPLER, "N": args.peer_steps},
+                     "budget": b_peer, "espnet": _espnet_version()},
+               budget_equal=all(b_avdm.get(k) == b_peer.get(k) for k in keys))
+    model, _ = load_any(args.cond_model, args.device)
+    dec = evaluate.make_decoder(model, "enhance", decode, args.device)
+    peer = PeerEnhancer(args.peer_exp, args.device, {**PEER_SAMPLER, "N": args.peer_steps})
+    rec["peer"]["parameters"] = sum(p.numel() for p in peer.model.diffusion.dnn.parameters())
+    rec["avdm"]["parameters"] = sum(p.numel() for p in model.net.parameters())
+    max_utts = args.peer_max_utts or args.max_utts
+    sets = {Path(d).name: load_set(d, max_utts, lips=not model.audio_only) for d in rec["data_dirs"]}
+
+    def avdm_run(utts, name):
+        r = evaluate.run_decoder(dec, utts, args.seed, desc=f"avdm {name}")
+        for u in utts:  # the Decoder's own wall time, for the same total as the peer's
+            r["per_utt"][u.utt]["seconds"] = r["per_utt"][u.utt]["rtf"] * u.n_frames / VIDEO_FPS
+        r.update(evaluate.summarise(r["per_utt"]))
+        return r
+
+    first = next(iter(sets.values()))[0]  # one untimed run of each first: no start-up cost in the timing
+    dec(None if model.audio_only else first.lips, first.noisy, first.n_frames)
+    peer(first.noisy)
+    results = {"avdm": evaluate.over_sets(sets, avdm_run),
+               "peer": evaluate.over_sets(sets, lambda u, n: run_peer(peer, u, args.seed)),
+               "noisy": evaluate.over_sets(sets, lambda u, n: evaluate.score_inputs(u))}
+    rec["results"] = {k: v["all"] for k, v in results.items()}
+    rec["per_set"] = {k: v["per_set"] for k, v in results.items()}
+    a, p = rec["results"]["avdm"].get("seconds"), rec["results"]["peer"].get("seconds")
+    rec["time_ratio"] = a / p if a and p else None
+    logger.info("peer: avdm PESQ %.3f ESTOI %.3f in %.1f s; peer PESQ %.3f ESTOI %.3f in %.1f s (ratio %.3f)",
+                rec["results"]["avdm"]["pesq_wb"], rec["results"]["avdm"]["estoi"], a or 0,
+                rec["results"]["peer"]["pesq_wb"], rec["results"]["peer"]["estoi"], p or 0, rec["time_ratio"] or 0)
+    return rec
+
+
+def report_lines(rec: dict) -> List[str]:
+    r = rec["results"]
+    lines = []
+    for k in ("noisy", "avdm", "peer"):
+        t = f", {r[k]['seconds']:.1f} s (NFE {r[k].get('nfe')})" if "seconds" in r[k] else ""
+        lines.append(f"  {k:6s} PESQ {r[k]['pesq_wb']:.3f} ESTOI {r[k]['estoi']:.3f} SI-SDR {r[k]['sisdr']:.2f}{t}")
+    if rec.get("time_ratio") is not None:
+        lines.append(f"  avdm / peer inference time: {rec['time_ratio']:.3f} (measured side by side in this run)")
+    return lines
