@@ -65,7 +65,18 @@ def corpus(tmp_path_factory):
 
 def stage_dump(data, out, *extra):
     return subprocess.run([sys.executable, "-m", "avdm.bin.stage_dump", "--data_dir", str(data), "--out_dir",
-                           str(out), "--nj", "2", *extra], capture_output=True, text=True, env=ENV)
+                           str(out), "--nj", "2", "--min_utts_per_job", "1", *extra], capture_output=True, text=True, env=ENV)
+
+
+def test_a_small_set_gets_fewer_jobs_than_nj(corpus):
+    root, _ = corpus
+    out = root / "raw" / "noise"
+    r = subprocess.run([sys.executable, "-m", "avdm.bin.stage_dump", "--data_dir", str(root / "data" / "noise_train"),
+                        "--out_dir", str(out), "--nj", "2"], capture_output=True, text=True, env=ENV)
+    assert r.returncode == 0, r.stderr[-2000:]
+    # 3 utterances < 2 x 20 (--min_utts_per_job): one job does them all
+    assert (out / "logdir" / "dump.1.log").is_file() and not (out / "logdir" / "dump.2.log").exists()
+    assert list(read_kv(out / "wav.scp")) == ["noise0", "noise1", "noise2"]
 
 
 def expected_audio(path, frames):

@@ -135,3 +135,35 @@ def test_stage3_trains_models_side_by_side_and_names_the_failed_one(recipe, tmp_
     assert when[("start", "conf/bad.yaml")] < when[("end", "conf/a.yaml")]
     assert when[("start", "conf/b.yaml")] >= max(when[("end", "conf/a.yaml")], when[("end", "conf/bad.yaml")])
     assert ("end", "conf/b.yaml") in when
+
+
+def test_stage2_dumps_sets_side_by_side_and_names_the_failed_one(recipe, tmp_path):
+    d, env = recipe
+    for s in ("train", "dev", "test", "test_snr0_seen"):
+        (d / "data" / s).mkdir(parents=True, exist_ok=True)
+        (d / "data" / s / "wav.scp").touch()
+        (d / "dump" / "lip" / s).mkdir(parents=True, exist_ok=True)
+        (d / "dump" / "lip" / s / "lip.scp").touch()
+    (d / "data" / "test" / "condition_sets").write_text("test_snr0_seen\n")
+    # a stand-in python: each "dump" logs its start and end; the one of dev fails
+    fake = tmp_path / "fake_python"
+    fake.write_text(
+        "#!/usr/bin/env bash\n"
+        "s=$(echo \"$*\" | sed -E 's/.*--data_dir data\\/([^ ]+).*/\\1/')\n"
+        "echo \"start $s $(date +%s.%N)\" >> events.txt\n"
+        "sleep 1\n"
+        "echo \"end $s $(date +%s.%N)\" >> events.txt\n"
+        "case $s in dev) echo 'unreadable' >&2; exit 3;; esac\n")
+    fake.chmod(0o755)
+    env = dict(env, AVDM_PYTHON=str(fake))
+    r = subprocess.run(["bash", str(ROOT / "egs" / "TEMPLATE" / "avdm.sh"), "--stage", "2", "--stop_stage", "2",
+                        "--nj", "2"], cwd=d, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert "dumping failed for: dev" in r.stderr
+    events = [line.split() for line in (d / "events.txt").read_text().splitlines()]
+    when = {(kind, s): float(t) for kind, s, t in events}
+    # train and dev side by side, then test and its condition set; every set ran despite dev failing
+    assert when[("start", "dev")] < when[("end", "train")]
+    assert when[("start", "test")] >= max(when[("end", "train")], when[("end", "dev")])
+    assert when[("start", "test_snr0_seen")] < when[("end", "test")]
+    assert {s for _, s, _ in events} == {"train", "dev", "test", "test_snr0_seen"}

@@ -59,6 +59,8 @@ def main(argv=None) -> int:
     p.add_argument("--nj", type=int, default=4)
     p.add_argument("--lip_dir", default=None, help="stage 1 output of the base set (omit for noise-only sets)")
     p.add_argument("--audio_format", choices=("flac", "ark"), default="flac")
+    p.add_argument("--min_utts_per_job", type=int, default=20,
+                   help="fewer jobs than --nj for small sets: a job costs a process start, an utterance far less")
     p.add_argument("--write_stats", action="store_true", help="write lip_stats.json (training set)")
     args = p.parse_args(argv)
     if args.write_stats and not args.lip_dir:
@@ -75,7 +77,13 @@ def main(argv=None) -> int:
     if out.exists():
         shutil.rmtree(out)
     logdir = out / "logdir"
-    parts = split_scp(str(data / "wav.scp"), args.nj, str(logdir / "keys.JOB.scp"))
+    try:
+        n_utts = len(read_kv(data / "wav.scp"))
+    except ValueError as e:
+        logger.error("stage 2: %s", e)
+        return 1
+    nj = max(1, min(args.nj, n_utts // max(1, args.min_utts_per_job)))
+    parts = split_scp(str(data / "wav.scp"), nj, str(logdir / "keys.JOB.scp"))
     cmd = [sys.executable, "-m", "avdm.bin.dump_audio", "--keys", str(logdir / "keys.JOB.scp"),
            "--data_dir", str(data), "--out_dir", str(out / "split" / "JOB"), "--audio_format", args.audio_format]
     if args.lip_dir:

@@ -106,6 +106,15 @@ config_of_tag() {
     done
 }
 
+# jobs side by side (stages 2 and 3): "pid:name" entries of `running`; collect waits for them all
+# and adds the names of the failed ones to `failed`
+running=(); failed=""
+collect() {
+    local r
+    for r in "${running[@]}"; do wait "${r%%:*}" || failed="${failed} ${r#*:}"; done
+    running=()
+}
+
 # ----------------------------------------------------------------------------- stage 0
 if stage_on 0; then
     begin_stage 0 "data preparation"
@@ -131,6 +140,9 @@ fi
 # ----------------------------------------------------------------------------- stage 2
 if stage_on 2; then
     begin_stage 2 "feature dumping (${audio_format})"
+    # the sets are dumped side by side, ${nj} at a time (most are small: process start dominates);
+    # a failed set is reported by name after the others have finished
+    running=(); failed=""
     for s in $(eval_sets); do
         need 0 "${data_dir}/${s}/wav.scp"
         opts=""
@@ -143,8 +155,12 @@ if stage_on 2; then
         [ "${s}" = "${train_set}" ] && opts="${opts} --write_stats"
         # shellcheck disable=SC2086
         ${python} -m avdm.bin.stage_dump --data_dir "${data_dir}/${s}" --out_dir "${dump_dir}/raw/${s}" \
-            --nj "${nj}" --audio_format "${audio_format}" ${opts}
+            --nj "${nj}" --audio_format "${audio_format}" ${opts} &
+        running+=("$!:${s}")
+        [ ${#running[@]} -lt "${nj}" ] || collect
     done
+    [ ${#running[@]} -eq 0 ] || collect
+    [ -z "${failed}" ] || die "dumping failed for:${failed} (see the messages above; rerun stage 2)"
     end_stage 2
 fi
 
@@ -155,11 +171,6 @@ if stage_on 3; then
     # up to ${train_jobs} models train side by side (each on one BLAS thread, see path.sh);
     # a failed model is reported by name after the others have finished
     running=(); failed=""
-    collect() {
-        local r
-        for r in "${running[@]}"; do wait "${r%%:*}" || failed="${failed} ${r#*:}"; done
-        running=()
-    }
     for t in $(model_tags); do
         c=$(config_of_tag "${t}")
         [ -f "${c}" ] || die "train config ${c} not found"
