@@ -121,6 +121,12 @@ def _write_footer(log: str, code: int, seconds: float) -> None:
                 f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")
 
 
+def restore_sigint() -> None:
+    """Let Ctrl-C interrupt this process (KeyboardInterrupt) even when a script started it in the
+    background, where SIGINT is ignored and the ignoring would pass on to every child process."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 class _Interrupt(Exception):
     pass
 
@@ -133,7 +139,10 @@ def _run_local(cmd, logs, max_parallel, env, cwd) -> Dict[int, int]:
     pending = sorted(logs)
     running: Dict[int, tuple] = {}
     codes: Dict[int, int] = {}
+    # SIGINT too: a shell starts background jobs with SIGINT ignored, and Ctrl-C (or kill -INT)
+    # must still end the jobs rather than leave them running
     old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
+    old_int = signal.signal(signal.SIGINT, _raise_interrupt)
     try:
         while pending or running:
             while pending and len(running) < max_parallel:
@@ -167,6 +176,7 @@ def _run_local(cmd, logs, max_parallel, env, cwd) -> Dict[int, int]:
         raise KeyboardInterrupt from None
     finally:
         signal.signal(signal.SIGTERM, old_term)
+        signal.signal(signal.SIGINT, old_int)
     return codes
 
 
@@ -198,7 +208,10 @@ def _run_slurm(cmd, logs, opts, gpus, env, cwd) -> Dict[int, int]:
         proc = subprocess.Popen(sb, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=env, cwd=cwd, start_new_session=True)
         procs[j] = (proc, time.time())
+    # SIGINT too: a shell starts background jobs with SIGINT ignored, and Ctrl-C (or kill -INT)
+    # must still end the jobs rather than leave them running
     old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
+    old_int = signal.signal(signal.SIGINT, _raise_interrupt)
     try:
         for j, (proc, t0) in procs.items():
             out, err = proc.communicate()
@@ -220,4 +233,5 @@ def _run_slurm(cmd, logs, opts, gpus, env, cwd) -> Dict[int, int]:
         raise KeyboardInterrupt from None
     finally:
         signal.signal(signal.SIGTERM, old_term)
+        signal.signal(signal.SIGINT, old_int)
     return codes

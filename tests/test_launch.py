@@ -147,3 +147,28 @@ def test_cli_failure_exit_code(tmp_path):
                         "--", "bash", "-c", "exit JOB"], capture_output=True, text=True)
     assert r.returncode == 1
     assert "job 1 exit 1" in r.stderr
+
+
+def test_restore_sigint_makes_a_background_process_interruptible():
+    """A script's background job starts with SIGINT ignored (stage 3 trains that way): without
+    restore_sigint, Ctrl-C would leave the training running."""
+    code = ("import sys, time\nfrom avdm.launch import restore_sigint\n"
+            "if sys.argv[1] == 'restore':\n    restore_sigint()\n"
+            "print('ready', flush=True)\ntime.sleep(30)\n")
+    ends = {}
+    for mode in ("restore", "keep"):
+        proc = subprocess.Popen([sys.executable, "-c", code, mode], stdout=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+        try:
+            assert proc.stdout.readline().strip() == "ready"
+            proc.send_signal(signal.SIGINT)
+            try:
+                ends[mode] = proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                ends[mode] = None  # still running: the signal was ignored
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert ends["restore"] not in (None, 0)  # KeyboardInterrupt ended it
+    assert ends["keep"] is None

@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from avdm.fileio import read_kv, require_files, write_kv
+from avdm.launch import restore_sigint
 from avdm.logging_setup import setup_logging
 
 logger = logging.getLogger("stage_train")
@@ -36,14 +37,24 @@ def run_logged(cmd, log: Path, echo=("epoch results", "Error", "error:", "Traceb
         f.write("# " + " ".join(cmd) + "\n")
         f.flush()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
-        for line in proc.stdout:
-            f.write(line)
-            if any(e in line for e in echo):
-                sys.stderr.write(line)
-        return proc.wait()
+        try:
+            for line in proc.stdout:
+                f.write(line)
+                if any(e in line for e in echo):
+                    sys.stderr.write(line)
+            return proc.wait()
+        except KeyboardInterrupt:
+            proc.terminate()  # it had the Ctrl-C too; make sure it ends before we do
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            logger.error("interrupted; the checkpoint of the last finished epoch stays (rerun to resume)")
+            return 130
 
 
 def main(argv=None) -> int:
+    restore_sigint()  # stage 3 starts the trainings in the background of avdm.sh
     p = argparse.ArgumentParser(prog="stage_train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True)

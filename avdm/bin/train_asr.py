@@ -13,12 +13,14 @@ import logging
 import sys
 from pathlib import Path
 
+from avdm.launch import restore_sigint
 from avdm.logging_setup import setup_logging
 
 logger = logging.getLogger("train_asr")
 
 
 def main(argv=None) -> int:
+    restore_sigint()  # stage 3 starts it in the background of avdm.sh
     p = argparse.ArgumentParser(prog="train_asr", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dump_dir", default="dump/raw")
