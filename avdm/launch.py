@@ -12,6 +12,7 @@ SIGTERM) kills every child process group (and ``scancel``s submitted Slurm jobs)
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
@@ -135,48 +136,55 @@ def _raise_interrupt(signum, frame):  # pragma: no cover - exercised through a s
     raise _Interrupt(signum)
 
 
+@contextlib.contextmanager
+def _interruptible():
+    """SIGTERM and SIGINT raise :class:`_Interrupt` inside the block (the jobs can be cleaned up).
+    SIGINT too: a shell starts background jobs with SIGINT ignored, and Ctrl-C (or kill -INT)
+    must still end the jobs rather than leave them running."""
+    old = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
 def _run_local(cmd, logs, max_parallel, env, cwd) -> Dict[int, int]:
     pending = sorted(logs)
     running: Dict[int, tuple] = {}
     codes: Dict[int, int] = {}
-    # SIGINT too: a shell starts background jobs with SIGINT ignored, and Ctrl-C (or kill -INT)
-    # must still end the jobs rather than leave them running
-    old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
-    old_int = signal.signal(signal.SIGINT, _raise_interrupt)
-    try:
-        while pending or running:
-            while pending and len(running) < max_parallel:
-                j = pending.pop(0)
-                argv = _substitute(cmd, j)
-                _write_header(logs[j], argv)
-                logf = open(logs[j], "a", encoding="utf-8")
-                if len(argv) == 1:
-                    proc = subprocess.Popen(["bash", "-c", argv[0]], stdout=logf,
-                                            stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                                            start_new_session=True)
-                else:
-                    proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT,
-                                            env=env, cwd=cwd, start_new_session=True)
-                running[j] = (proc, logf, time.time())
-            time.sleep(0.05)
-            for j, (proc, logf, t0) in list(running.items()):
-                code = proc.poll()
-                if code is not None:
-                    logf.close()
-                    _write_footer(logs[j], code, time.time() - t0)
-                    codes[j] = code
-                    del running[j]
-                    if code != 0:
-                        logger.error("job %d failed (exit %d), log: %s", j, code, logs[j])
-    except (KeyboardInterrupt, _Interrupt):
-        logger.error("interrupted: killing %d running job(s)", len(running))
-        for proc, logf, _ in running.values():
-            _kill_group(proc)
-            logf.close()
-        raise KeyboardInterrupt from None
-    finally:
-        signal.signal(signal.SIGTERM, old_term)
-        signal.signal(signal.SIGINT, old_int)
+    with _interruptible():
+        try:
+            while pending or running:
+                while pending and len(running) < max_parallel:
+                    j = pending.pop(0)
+                    argv = _substitute(cmd, j)
+                    _write_header(logs[j], argv)
+                    logf = open(logs[j], "a", encoding="utf-8")
+                    if len(argv) == 1:
+                        proc = subprocess.Popen(["bash", "-c", argv[0]], stdout=logf,
+                                                stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                                                start_new_session=True)
+                    else:
+                        proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT,
+                                                env=env, cwd=cwd, start_new_session=True)
+                    running[j] = (proc, logf, time.time())
+                time.sleep(0.05)
+                for j, (proc, logf, t0) in list(running.items()):
+                    code = proc.poll()
+                    if code is not None:
+                        logf.close()
+                        _write_footer(logs[j], code, time.time() - t0)
+                        codes[j] = code
+                        del running[j]
+                        if code != 0:
+                            logger.error("job %d failed (exit %d), log: %s", j, code, logs[j])
+        except (KeyboardInterrupt, _Interrupt):
+            logger.error("interrupted: killing %d running job(s)", len(running))
+            for proc, logf, _ in running.values():
+                _kill_group(proc)
+                logf.close()
+            raise KeyboardInterrupt from None
     return codes
 
 
@@ -208,30 +216,24 @@ def _run_slurm(cmd, logs, opts, gpus, env, cwd) -> Dict[int, int]:
         proc = subprocess.Popen(sb, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=env, cwd=cwd, start_new_session=True)
         procs[j] = (proc, time.time())
-    # SIGINT too: a shell starts background jobs with SIGINT ignored, and Ctrl-C (or kill -INT)
-    # must still end the jobs rather than leave them running
-    old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
-    old_int = signal.signal(signal.SIGINT, _raise_interrupt)
-    try:
-        for j, (proc, t0) in procs.items():
-            out, err = proc.communicate()
-            jid = (out or "").strip().split(";")[0]
-            if jid:
-                job_ids[j] = jid
-            code = proc.returncode
-            if code != 0 and err:
-                with open(logs[j], "a", encoding="utf-8") as f:
-                    f.write(f"# sbatch: {err.strip()}\n")
-            _write_footer(logs[j], code, time.time() - t0)
-            codes[j] = code
-    except (KeyboardInterrupt, _Interrupt):
-        logger.error("interrupted: cancelling Slurm jobs")
-        for proc, _ in procs.values():
-            _kill_group(proc)
-        if job_ids:
-            subprocess.run(["scancel", *job_ids.values()], check=False)
-        raise KeyboardInterrupt from None
-    finally:
-        signal.signal(signal.SIGTERM, old_term)
-        signal.signal(signal.SIGINT, old_int)
+    with _interruptible():
+        try:
+            for j, (proc, t0) in procs.items():
+                out, err = proc.communicate()
+                jid = (out or "").strip().split(";")[0]
+                if jid:
+                    job_ids[j] = jid
+                code = proc.returncode
+                if code != 0 and err:
+                    with open(logs[j], "a", encoding="utf-8") as f:
+                        f.write(f"# sbatch: {err.strip()}\n")
+                _write_footer(logs[j], code, time.time() - t0)
+                codes[j] = code
+        except (KeyboardInterrupt, _Interrupt):
+            logger.error("interrupted: cancelling Slurm jobs")
+            for proc, _ in procs.values():
+                _kill_group(proc)
+            if job_ids:
+                subprocess.run(["scancel", *job_ids.values()], check=False)
+            raise KeyboardInterrupt from None
     return codes

@@ -129,11 +129,9 @@ class AVDiffusionModel(AbsESPnetModel):
 
     # ------------------------------------------------------------------ level
     def input_scale(self, wav) -> float:
-        """The factor a waveform is divided by before the STFT (its peak, or 1 with normalize: none)."""
-        if self.normalize == "none":
-            return 1.0
-        peak = wav.abs().max() if isinstance(wav, torch.Tensor) else np.abs(np.asarray(wav)).max()
-        return max(float(peak), PEAK_FLOOR)
+        """The factor one waveform is divided by before the STFT (:meth:`_peak` of it)."""
+        w = wav if isinstance(wav, torch.Tensor) else torch.tensor(np.asarray(wav, np.float32))
+        return float(self._peak(w.reshape(1, -1)))
 
     def _peak(self, wav: torch.Tensor) -> torch.Tensor:
         """(B, 1) per-utterance scale of a padded batch (padding is zeros, so it never sets the peak)."""
@@ -208,20 +206,20 @@ class AVDiffusionModel(AbsESPnetModel):
         return fn
 
     # ------------------------------------------------------------------ parameterisation
-    def _precond(self, t: torch.Tensor, x: torch.Tensor):
-        """EDM coefficients (c_skip, c_out, c_in) at ``t``, each shaped for ``x``, and ``a(t)``."""
+    def _precond(self, x: torch.Tensor, t: torch.Tensor, y: Optional[torch.Tensor]):
+        """EDM terms at ``t``, each shaped for ``x``: ``u = (x - m) / a(t)`` and (c_skip, c_out, c_in)."""
         a = expand_like(self.sde.mean_coeff(t), x)
         s_eff = expand_like(self.sde.std(t), x) / a
         sd2 = self.sigma_data ** 2
         norm = torch.sqrt(sd2 + s_eff ** 2)
-        return sd2 / norm ** 2, s_eff * self.sigma_data / norm, 1.0 / norm, a
+        u = (x - (0 if y is None else y)) / a
+        return u, sd2 / norm ** 2, s_eff * self.sigma_data / norm, 1.0 / norm
 
     def _raw_output(self, scorer, x, t, y, visual):
         """The scorer's output turned into the parameterisation's quantity: ``z`` (eps) or ``D`` (edm)."""
         if self.parameterization == "eps":
             return scorer(x, t, y, visual)
-        c_skip, c_out, c_in, a = self._precond(t, x)
-        u = (x - (0 if y is None else y)) / a
+        u, c_skip, c_out, c_in = self._precond(x, t, y)
         return c_skip * u + c_out * scorer(c_in * u, t, y, visual)
 
     # ------------------------------------------------------------------ training
@@ -247,10 +245,8 @@ class AVDiffusionModel(AbsESPnetModel):
         if self.parameterization == "eps":
             err = (self.net["score"](x_t, t, Y, visual) - z).abs() ** 2  # (B, 1, F, T)
         else:
-            c_skip, c_out, c_in, a = self._precond(t, x_t)
-            m = 0 if Y is None else Y
-            u = (x_t - m) / a
-            target = ((X - m) - c_skip * u) / c_out
+            u, c_skip, c_out, c_in = self._precond(x_t, t, Y)
+            target = ((X - (0 if Y is None else Y)) - c_skip * u) / c_out
             err = (self.net["score"](c_in * u, t, Y, visual) - target).abs() ** 2
         frames = torch.clamp(speech_lengths // self.stft.hop_length + 1, max=n_frames)
         mask = (torch.arange(n_frames, device=speech.device)[None] < frames[:, None]).float()

@@ -104,33 +104,48 @@ def test_model_jobs_by_mode(tmp_path):
         jobs_for({"model_conf": {"mode": "both"}})
 
 
-def test_stage3_trains_models_side_by_side_and_names_the_failed_one(recipe, tmp_path):
+def timed_fake_python(recipe, tmp_path, name_of, fails):
+    """Run the driver with a stand-in python: each call logs "start|end <name> <time>" (name: the
+    sed expression ``name_of`` applied to its arguments) and takes a second; ``fails`` exits 3.
+    Returns (run driver with args -> CompletedProcess, read events -> {(kind, name): time})."""
     d, env = recipe
+    fake = tmp_path / "fake_python"
+    fake.write_text(
+        "#!/usr/bin/env bash\n"
+        f"n=$(echo \"$*\" | sed -E '{name_of}')\n"
+        "echo \"start $n $(date +%s.%N)\" >> events.txt\n"
+        "sleep 1\n"
+        "echo \"end $n $(date +%s.%N)\" >> events.txt\n"
+        f"case $n in {fails}) echo 'failed' >&2; exit 3;; esac\n")
+    fake.chmod(0o755)
+    env = dict(env, AVDM_PYTHON=str(fake))
+
+    def run(*args):
+        return subprocess.run(["bash", str(ROOT / "egs" / "TEMPLATE" / "avdm.sh"), *args], cwd=d, env=env,
+                              capture_output=True, text=True, timeout=60)
+
+    def events():
+        return {(kind, n): float(t) for kind, n, t in
+                (line.split() for line in (d / "events.txt").read_text().splitlines())}
+
+    return run, events
+
+
+def test_stage3_trains_models_side_by_side_and_names_the_failed_one(recipe, tmp_path):
+    d, _ = recipe
     for s in ("train", "dev"):
         (d / "dump" / "raw" / s).mkdir(parents=True)
         (d / "dump" / "raw" / s / "wav.scp").touch()
     (d / "conf").mkdir()
     for name in ("a", "b", "bad"):
         (d / "conf" / f"{name}.yaml").write_text("{}\n")
-    # a stand-in python: each "training" logs its start and end; the one of bad.yaml fails
-    fake = tmp_path / "fake_python"
-    fake.write_text(
-        "#!/usr/bin/env bash\n"
-        "cfg=$(echo \"$*\" | sed -E 's/.*--config ([^ ]+).*/\\1/')\n"
-        "echo \"start $cfg $(date +%s.%N)\" >> events.txt\n"
-        "sleep 1\n"
-        "echo \"end $cfg $(date +%s.%N)\" >> events.txt\n"
-        "case $cfg in *bad*) echo 'diverged' >&2; exit 3;; esac\n")
-    fake.chmod(0o755)
-    env = dict(env, AVDM_PYTHON=str(fake))
-    r = subprocess.run(["bash", str(ROOT / "egs" / "TEMPLATE" / "avdm.sh"), "--stage", "3", "--stop_stage", "3",
-                        "--train_jobs", "2", "--skip_asr", "true",
-                        "--train_config", "conf/a.yaml conf/bad.yaml conf/b.yaml"],
-                       cwd=d, env=env, capture_output=True, text=True, timeout=60)
+    # each "training" logs its start and end; the one of bad.yaml fails
+    run, events = timed_fake_python(recipe, tmp_path, r"s/.*--config ([^ ]+).*/\1/", "*bad*")
+    r = run("--stage", "3", "--stop_stage", "3", "--train_jobs", "2", "--skip_asr", "true",
+            "--train_config", "conf/a.yaml conf/bad.yaml conf/b.yaml")
     assert r.returncode != 0
     assert "training failed for: bad" in r.stderr
-    events = [line.split() for line in (d / "events.txt").read_text().splitlines()]
-    when = {(kind, cfg): float(t) for kind, cfg, t in events}
+    when = events()
     # a and bad ran side by side, b started after both had finished; all three ran despite bad failing
     assert when[("start", "conf/bad.yaml")] < when[("end", "conf/a.yaml")]
     assert when[("start", "conf/b.yaml")] >= max(when[("end", "conf/a.yaml")], when[("end", "conf/bad.yaml")])
@@ -138,32 +153,21 @@ def test_stage3_trains_models_side_by_side_and_names_the_failed_one(recipe, tmp_
 
 
 def test_stage2_dumps_sets_side_by_side_and_names_the_failed_one(recipe, tmp_path):
-    d, env = recipe
+    d, _ = recipe
     for s in ("train", "dev", "test", "test_snr0_seen"):
         (d / "data" / s).mkdir(parents=True, exist_ok=True)
         (d / "data" / s / "wav.scp").touch()
         (d / "dump" / "lip" / s).mkdir(parents=True, exist_ok=True)
         (d / "dump" / "lip" / s / "lip.scp").touch()
     (d / "data" / "test" / "condition_sets").write_text("test_snr0_seen\n")
-    # a stand-in python: each "dump" logs its start and end; the one of dev fails
-    fake = tmp_path / "fake_python"
-    fake.write_text(
-        "#!/usr/bin/env bash\n"
-        "s=$(echo \"$*\" | sed -E 's/.*--data_dir data\\/([^ ]+).*/\\1/')\n"
-        "echo \"start $s $(date +%s.%N)\" >> events.txt\n"
-        "sleep 1\n"
-        "echo \"end $s $(date +%s.%N)\" >> events.txt\n"
-        "case $s in dev) echo 'unreadable' >&2; exit 3;; esac\n")
-    fake.chmod(0o755)
-    env = dict(env, AVDM_PYTHON=str(fake))
-    r = subprocess.run(["bash", str(ROOT / "egs" / "TEMPLATE" / "avdm.sh"), "--stage", "2", "--stop_stage", "2",
-                        "--nj", "2"], cwd=d, env=env, capture_output=True, text=True, timeout=60)
+    # each "dump" logs its start and end; the one of dev fails
+    run, events = timed_fake_python(recipe, tmp_path, r"s/.*--data_dir data\/([^ ]+).*/\1/", "dev")
+    r = run("--stage", "2", "--stop_stage", "2", "--nj", "2")
     assert r.returncode != 0
     assert "dumping failed for: dev" in r.stderr
-    events = [line.split() for line in (d / "events.txt").read_text().splitlines()]
-    when = {(kind, s): float(t) for kind, s, t in events}
+    when = events()
     # train and dev side by side, then test and its condition set; every set ran despite dev failing
     assert when[("start", "dev")] < when[("end", "train")]
     assert when[("start", "test")] >= max(when[("end", "train")], when[("end", "dev")])
     assert when[("start", "test_snr0_seen")] < when[("end", "test")]
-    assert {s for _, s, _ in events} == {"train", "dev", "test", "test_snr0_seen"}
+    assert {s for _, s in when} == {"train", "dev", "test", "test_snr0_seen"}
