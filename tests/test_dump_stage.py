@@ -151,6 +151,14 @@ def test_noise_bank_and_option_errors(corpus):
     assert not (out / "lip.scp").exists() and read_kv(out / "skipped", allow_empty_value=True) == {}
     r = stage_dump(root / "data" / "noise_train", root / "raw" / "x", "--write_stats")
     assert r.returncode == 2 and "--write_stats needs --lip_dir" in r.stderr
+    # a wav.scp with the same key twice: refused with the file and line, nothing half-written
+    bad = root / "data" / "noise_dup"
+    bad.mkdir()
+    first = (root / "data" / "noise_train" / "wav.scp").read_text().splitlines()[0]
+    (bad / "wav.scp").write_text(f"{first}\n{first}\n")
+    r = stage_dump(bad, root / "raw" / "noise_dup")
+    assert r.returncode == 1 and "wav.scp:2: duplicated key 'noise0'" in r.stderr, r.stderr[-2000:]
+    assert not (root / "raw" / "noise_dup" / "wav.scp").exists()
 
 
 def test_a_killed_dump_job_rerun_gives_the_same_ark_and_scp(corpus, tmp_path):
