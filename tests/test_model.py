@@ -211,3 +211,19 @@ def test_training_loss_does_not_depend_on_the_input_level():
 def test_bad_parameterization_is_named():
     with pytest.raises(ValueError, match="unknown parameterization 'v'"):
         build(parameterization="v")
+
+
+def test_edm_scorer_sees_y_in_units_of_sigma_data():
+    model = build(mode="conditional", parameterization="edm", sigma_data=0.2)
+    seen = {}
+
+    def spy(module, args):
+        seen["y"] = args[2]
+
+    model.net["score"].register_forward_pre_hook(spy)
+    model.train()
+    b = batch()
+    model(**b)
+    scale = b["speech_mix"].abs().amax(dim=-1, keepdim=True)
+    expected = model.stft(b["speech_mix"] / scale) / 0.2
+    torch.testing.assert_close(seen["y"], expected)

@@ -33,6 +33,7 @@ def test_run_sh_stages_0_to_6(tmp_path):
         "data/test/condition_sets", "data/test_snr0_seen/noisy.scp", "data/test_snr0_heldout/utt2noise",
         "dump/lip/train/lip.scp", "dump/lip/train/lip_shape", "dump/lip/test/skipped",
         "dump/raw/train/wav.scp", "dump/raw/train/lip_stats.json", "dump/raw/test_snr0_seen/noisy.scp",
+        "dump/raw/dev_snr0_heldout/noisy.scp",
         "dump/raw/noise_train/wav.scp",
         "exp/train_prior_lite/config.yaml", "exp/train_prior_lite/train.log",
         "exp/train_prior_lite/generate_test/wav.scp", "exp/train_prior_lite/generate_test/utt2nfe",

@@ -84,10 +84,10 @@ condition_sets() {  # the noisy condition sets of a base set
     [ -f "${f}" ] && grep -v '^\s*$' "${f}" || true
 }
 base_sets="${train_set} ${valid_set} ${test_sets}"
-eval_sets() {  # every set stage 2 dumps: base sets, the test condition sets, the training noise bank
+eval_sets() {  # every set stage 2 dumps: base sets, the dev and test condition sets, the training noise bank
     local s
     for s in ${base_sets}; do echo "${s}"; done
-    for s in ${test_sets}; do condition_sets "${s}"; done
+    for s in ${valid_set} ${test_sets}; do condition_sets "${s}"; done  # dev ones: for tuning decoding
     [ -d "${data_dir}/noise_train" ] && echo noise_train
     return 0
 }
