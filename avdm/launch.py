@@ -38,11 +38,12 @@ class JobsFailed(RuntimeError):
         self.logs = logs
 
 
-def split_scp(scp: str, nj: int, out_pattern: str) -> List[str]:
+def split_scp(scp: str, nj: int, out_pattern: str, min_lines_per_part: int = 1) -> List[str]:
     """Split ``scp`` into ``nj`` contiguous parts of (almost) equal line counts.
 
-    ``out_pattern`` contains ``JOB`` (replaced by 1..nj).  Lines keep their order; with fewer
-    lines than jobs the number of parts shrinks (never an empty part).  Returns the part paths.
+    ``out_pattern`` contains ``JOB`` (replaced by 1..nj).  Lines keep their order; the number of
+    parts shrinks so that each has at least ``min_lines_per_part`` lines (one part at the least;
+    a job costs a process start, so small lists get fewer).  Returns the part paths.
     """
     if "JOB" not in out_pattern:
         raise ValueError(f"split_scp: output pattern {out_pattern!r} has no JOB")
@@ -52,7 +53,7 @@ def split_scp(scp: str, nj: int, out_pattern: str) -> List[str]:
         lines = [ln for ln in f if ln.strip()]
     if not lines:
         raise ValueError(f"split_scp: {scp} is empty")
-    nj = min(nj, len(lines))
+    nj = max(1, min(nj, len(lines) // max(1, min_lines_per_part)))
     base, extra = divmod(len(lines), nj)
     parts, start = [], 0
     for j in range(nj):

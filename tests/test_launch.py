@@ -30,6 +30,15 @@ def test_split_scp_fewer_lines_than_jobs(tmp_path):
     assert len(parts) == 2
 
 
+def test_split_scp_gives_small_lists_fewer_parts(tmp_path):
+    scp = tmp_path / "wav.scp"
+    scp.write_text("".join(f"u{i} x\n" for i in range(45)))
+    parts = split_scp(str(scp), 4, str(tmp_path / "wav.JOB.scp"), min_lines_per_part=20)
+    assert [len(open(p).readlines()) for p in parts] == [23, 22]
+    one = split_scp(str(scp), 4, str(tmp_path / "one.JOB.scp"), min_lines_per_part=100)
+    assert [len(open(p).readlines()) for p in one] == [45]
+
+
 def test_split_scp_errors(tmp_path):
     scp = write_scp(tmp_path / "wav.scp", 2)
     with pytest.raises(ValueError, match="no JOB"):

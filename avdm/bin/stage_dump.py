@@ -78,12 +78,11 @@ def main(argv=None) -> int:
         shutil.rmtree(out)
     logdir = out / "logdir"
     try:
-        n_utts = len(read_kv(data / "wav.scp"))
+        read_kv(data / "wav.scp")  # a malformed list (e.g. a key twice) is refused before any job starts
     except ValueError as e:
         logger.error("stage 2: %s", e)
         return 1
-    nj = max(1, min(args.nj, n_utts // max(1, args.min_utts_per_job)))
-    parts = split_scp(str(data / "wav.scp"), nj, str(logdir / "keys.JOB.scp"))
+    parts = split_scp(str(data / "wav.scp"), args.nj, str(logdir / "keys.JOB.scp"), args.min_utts_per_job)
     cmd = [sys.executable, "-m", "avdm.bin.dump_audio", "--keys", str(logdir / "keys.JOB.scp"),
            "--data_dir", str(data), "--out_dir", str(out / "split" / "JOB"), "--audio_format", args.audio_format]
     if args.lip_dir:
