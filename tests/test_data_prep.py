@@ -77,6 +77,27 @@ def test_noise_types_registered_with_disjoint_splits():
         assert x.shape == (16000,) and np.isfinite(x).all() and x.std() > 0.01
 
 
+def test_noise_power_lies_in_the_audible_band():
+    """The SNR a condition is named after counts noise one can hear: no type keeps more than 1% of
+    its power below 20 Hz (brown noise once had 99.6% there, pink 45%), and the coloured types keep
+    their slope above it (brown falls 6 dB per octave more steeply than pink)."""
+    from avdm.data.noise_bank import HELDOUT_TYPES, TRAIN_TYPES
+    from avdm.registry import NOISE_TYPES
+
+    fs, n = 16000, 4 * 16000
+    f = np.fft.rfftfreq(n, 1.0 / fs)
+    slope = {}
+    for key in TRAIN_TYPES + HELDOUT_TYPES:
+        x = NOISE_TYPES.get(key)(n, fs, np.random.default_rng(3))
+        p = np.abs(np.fft.rfft(x)) ** 2
+        assert p[f < 20].sum() / p.sum() < 0.01, key
+        if key in ("pink", "brown"):
+            band = lambda lo: p[(f >= lo) & (f < 2 * lo)].mean()  # noqa: E731
+            slope[key] = 10 * np.log10(band(1000) / band(250)) / 2  # dB per octave
+    assert slope["pink"] == pytest.approx(-3.0, abs=0.5)
+    assert slope["brown"] == pytest.approx(-6.0, abs=0.5)
+
+
 def test_bad_utterances_are_logged_and_skipped(minigrid, tmp_path, caplog):
     root = tmp_path / "grid"
     shutil.copytree(minigrid, root)

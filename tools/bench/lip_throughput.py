@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     from avdm.video.roi import crop_mouths, fill_and_smooth
 
     videos = [Path(v) for v in args.videos]
-    source = "given"
+    source = "videos given on the command line"
     if not videos:
         shared = Path(__file__).resolve().parents[3] / "shared" / "data" / "grid_samples"
         videos = sorted(shared.glob("*.mpg"))
