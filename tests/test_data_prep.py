@@ -98,6 +98,24 @@ def test_noise_power_lies_in_the_audible_band():
     assert slope["brown"] == pytest.approx(-6.0, abs=0.5)
 
 
+def test_babble_depends_on_the_seed_alone():
+    """espeak-ng carries state between syntheses in one process; babble must not: the same seed
+    gives the same samples however much was synthesised before it in this process."""
+    from avdm.data.espeak import Espeak, Voice
+    from avdm.registry import NOISE_TYPES
+
+    make = NOISE_TYPES.get("babble")
+    first = make(16000, 16000, np.random.default_rng(5))
+    tts = Espeak.get()
+    for _ in range(2):  # advances the in-process state this guards against
+        tts.synthesize("bin blue at f two now", Voice("en+f2"))
+    again = make(16000, 16000, np.random.default_rng(5))
+    np.testing.assert_array_equal(first, again)
+    other = make(16000, 16000, np.random.default_rng(6))
+    assert np.sqrt(np.mean(first ** 2)) == pytest.approx(0.1, rel=1e-3)
+    assert np.abs(first - other).mean() > 0.02  # another seed, other talkers
+
+
 def test_bad_utterances_are_logged_and_skipped(minigrid, tmp_path, caplog):
     root = tmp_path / "grid"
     shutil.copytree(minigrid, root)

@@ -88,3 +88,16 @@ def test_mouth_moves_with_the_speech(minigrid):
     speech_start = int(first[1]) / 25000 if first[2] == "sil" else 0.0
     k0 = int(speech_start * 25)
     assert opening[k0:].std() > 2 * opening[:max(k0 - 2, 3)].std() + 0.1
+
+
+def test_breathy_voices_are_reproducible_across_processes():
+    """espeak-ng seeds its breath noise (voices f2, f3, f5 of the corpus) from the clock; the
+    synthesiser reseeds it, so two fresh processes give the same samples."""
+    import sys
+
+    code = ("import hashlib; from avdm.data.espeak import Espeak, Voice; "
+            "print(hashlib.md5(Espeak.get().synthesize('bin blue at f two now', Voice('en+f5', 60, 50, 170))"
+            ".audio.tobytes()).hexdigest())")
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+            for _ in range(2)]
+    assert len(runs[0].strip()) == 32 and runs[0] == runs[1]

@@ -7,7 +7,9 @@ the audio, which drives the mouth animation of the mini-GRID videos.
 from __future__ import annotations
 
 import ctypes
+import logging
 import threading
+import zlib
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
@@ -21,6 +23,8 @@ _EVENT_WORD = 1
 _EVENT_PHONEME = 7
 _EVENT_LIST_TERMINATED = 0
 _PARAM_RATE, _PARAM_VOLUME, _PARAM_PITCH, _PARAM_RANGE = 1, 2, 3, 4
+
+logger = logging.getLogger(__name__)
 
 
 class _EventId(ctypes.Union):
@@ -64,7 +68,14 @@ class Voice:
 
 
 class Espeak:
-    """One espeak-ng instance per process (the library keeps global state)."""
+    """One espeak-ng instance per process (the library keeps global state).
+
+    Two kinds of state make espeak-ng's output vary, and both are pinned where they can be:
+    the voices with breath noise (f2, f3, f5) draw from a random generator the library seeds
+    from the clock, so every synthesis reseeds it (from ``seed``, or from the text and voice);
+    and the pitch flutter carries its phase from one synthesis to the next within a process, so
+    the same calls give the same samples only in the same order in a fresh process.
+    """
 
     _instance: Optional["Espeak"] = None
     _lock = threading.Lock()
@@ -88,6 +99,12 @@ class Espeak:
         self._events: List[Tuple[int, int, str, int, int]] = []
         self._cb = _CALLBACK(self._callback)  # keep a reference: the library calls it
         self.lib.espeak_SetSynthCallback(self._cb)
+        self._set_seed = getattr(self.lib, "espeak_ng_SetRandSeed", None)
+        if self._set_seed is None:
+            logger.warning("this espeak-ng has no espeak_ng_SetRandSeed: voices with breath noise "
+                           "will differ from run to run")
+        else:
+            self._set_seed.argtypes = [ctypes.c_long]
 
     @classmethod
     def get(cls) -> "Espeak":
@@ -107,8 +124,13 @@ class Espeak:
             i += 1
         return 0
 
-    def synthesize(self, text: str, voice: Voice = Voice()) -> Utterance:
+    def synthesize(self, text: str, voice: Voice = Voice(), seed: Optional[int] = None) -> Utterance:
+        """``seed`` drives the breath noise; by default it is derived from the text and voice."""
+        if seed is None:
+            seed = zlib.crc32(f"{voice}|{text}".encode())
         with self._lock:
+            if self._set_seed is not None:
+                self._set_seed(int(seed) & 0x7FFFFFFF)
             if self.lib.espeak_SetVoiceByName(voice.name.encode()) != 0:
                 raise ValueError(f"espeak-ng has no voice '{voice.name}'")
             self.lib.espeak_SetParameter(_PARAM_RATE, int(voice.rate), 0)

@@ -123,16 +123,28 @@ def modulated(n: int, fs: int, rng: np.random.Generator) -> np.ndarray:
 
 @NOISE_TYPES.register("babble")
 def babble(n: int, fs: int, rng: np.random.Generator) -> np.ndarray:
-    """Babble: several espeak-ng talkers saying GRID-like sentences at once (held out)."""
+    """Babble: several espeak-ng talkers saying GRID-like sentences at once (held out).
+
+    espeak-ng keeps state from one synthesis to the next inside a process (the same text and
+    voice twice in a row give different samples; re-initialising the library does not reset it),
+    so the talkers are synthesised in a fresh process: the result depends on ``rng`` alone.
+    """
+    import multiprocessing as mp
+
+    seed = int(rng.integers(2 ** 31))
+    with mp.get_context("spawn").Pool(processes=1) as pool:
+        return pool.apply(_babble_in_this_process, (n, fs, seed))
+
+
+def _babble_in_this_process(n: int, fs: int, seed: int) -> np.ndarray:
     from avdm.audio_io import resample
     from avdm.data.espeak import Espeak, Voice
     from avdm.data.grid_grammar import random_sentence, spoken_form
 
     tts = Espeak.get()
-    prng = random.Random(int(rng.integers(2 ** 31)))
+    prng = random.Random(seed)
     x = np.zeros(n)
     for _ in range(6):
-        pos = 0
         voice = Voice(f"en+{prng.choice(['m1', 'm3', 'f2', 'f4', 'm6'])}", prng.randint(20, 80),
                       prng.randint(30, 80), prng.randint(150, 200))
         talker = np.zeros(n)
