@@ -137,3 +137,23 @@ def test_posterior_needs_the_observation():
         sampler(SDES.build("vp"), lambda x, t: -x, torch.zeros(1, 1, 4, 4, dtype=torch.complex64))
     with pytest.raises(ValueError, match="nmf_rank"):
         SAMPLERS.build("posterior_nmf", {"nmf_rank": 0})
+
+
+def test_quiet_frames_start_the_noise_model_at_the_noise_power():
+    """Speech pauses hold noise alone: initialised from the quietest frames the noise model starts
+    at the noise power, and with few steps the Wiener output is closer to the clean speech than
+    from the random start."""
+    S, Y, g = gaussian_case(F=32, T=100, seed=6)
+    S[..., 60:] = 0  # 40% of the frames are a pause
+    Y = S + (Y - gaussian_case(F=32, T=100, seed=6)[0])  # the same noise over the pause
+    from avdm.sampling.posterior import PosteriorNMF
+
+    W, H = PosteriorNMF(noise_init="quiet_frames", nmf_rank=3)._init_from_quiet_frames((Y[:, 0].abs() ** 2).double())
+    assert (W @ H).mean().item() == pytest.approx(NOISE, rel=0.15)
+    err = {}
+    for init in ("random", "quiet_frames"):
+        est, _, _ = sample(Y, torch.Generator().manual_seed(0), steps=4, em_iters=2, noise_init=init)
+        err[init] = (est - S).abs().pow(2).mean().item()
+    assert err["quiet_frames"] < 0.97 * err["random"]  # measured 0.331 vs 0.354
+    with pytest.raises(ValueError, match="noise_init"):
+        SAMPLERS.build("posterior_nmf", {"noise_init": "oracle"})

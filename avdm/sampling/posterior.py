@@ -80,10 +80,17 @@ class PosteriorNMF:
     """Posterior sampling with a diffusion speech prior and an NMF noise model fitted by EM."""
 
     def __init__(self, steps: int = 30, t_eps: float = 0.03, nmf_rank: int = 8, likelihood_weight: float = 1.0,
-                 em_every: int = 1, em_iters: int = 2, wiener: bool = True, seed: int = 0):
+                 em_every: int = 1, em_iters: int = 2, wiener: bool = True, seed: int = 0,
+                 noise_init: str = "random", quiet_fraction: float = 0.2):
         if steps < 1 or nmf_rank < 1 or em_iters < 0:
             raise ValueError(f"posterior_nmf: need steps >= 1, nmf_rank >= 1, em_iters >= 0 "
                              f"(got {steps}, {nmf_rank}, {em_iters})")
+        if noise_init not in ("random", "quiet_frames"):
+            raise ValueError(f"posterior_nmf: noise_init must be 'random' or 'quiet_frames' (got '{noise_init}')")
+        if not 0.0 < quiet_fraction <= 1.0:
+            raise ValueError(f"posterior_nmf: quiet_fraction must be in (0, 1] (got {quiet_fraction})")
+        self.noise_init = noise_init
+        self.quiet_fraction = float(quiet_fraction)
         self.steps = int(steps)
         self.t_eps = float(t_eps)
         self.rank = int(nmf_rank)
@@ -103,8 +110,10 @@ class PosteriorNMF:
                  nmf_init: Optional[Tuple[torch.Tensor, torch.Tensor]] = None):
         """``observation``: the noisy linear STFT (B, 1, F, T); returns (compressed estimate, nfe).
 
-        ``nmf_init``: optional initial ``(W (B, F, K), H (B, K, T))``; by default random factors
-        carrying half the observed power.
+        ``nmf_init``: optional initial ``(W (B, F, K), H (B, K, T))``; otherwise ``noise_init``:
+        ``random`` factors carrying half the observed power, or ``quiet_frames``: the mean power
+        spectrum of the quietest ``quiet_fraction`` of the frames (the pauses, where a recording
+        holds noise alone) as a stationary first component, the others small and random.
         """
         if observation is None or compression is None:
             raise ValueError("posterior_nmf needs the noisy observation and the compression")
@@ -122,6 +131,18 @@ class PosteriorNMF:
         H = torch.rand(B, self.rank, T, generator=g, dtype=V.dtype).to(V.device) + 0.1
         scale = V.mean(dim=(1, 2), keepdim=True) / (W @ H).mean(dim=(1, 2), keepdim=True)
         return W, H * scale
+
+    def _init_from_quiet_frames(self, V: torch.Tensor):
+        B, Fq, T = V.shape
+        k = max(1, int(round(self.quiet_fraction * T)))
+        quiet = V.sum(dim=1).argsort(dim=1)[:, :k]  # (B, k) frames of least energy
+        floor = torch.gather(V, 2, quiet[:, None, :].expand(B, Fq, k)).mean(dim=2) + EPS  # (B, F)
+        W, H = self._init_nmf(V)
+        H = H * 0.05 * floor.mean(dim=1)[:, None, None] / (W @ H).mean(dim=(1, 2), keepdim=True)
+        total = floor.sum(dim=1, keepdim=True)
+        W[:, :, 0] = floor / total
+        H[:, 0, :] = total
+        return W, H
 
     @staticmethod
     def _posterior_variance(x, x0, a, s):
@@ -146,7 +167,9 @@ class PosteriorNMF:
     def _sample(self, sde, score_fn, x, Y, comp, generator, nmf_init):
         Yl = Y[:, 0]
         Vy = (Yl.abs() ** 2).double()  # NMF in double precision: its ratios underflow in float32
-        if nmf_init is None:
+        if nmf_init is None and self.noise_init == "quiet_frames":
+            W, H = self._init_from_quiet_frames(Vy)
+        elif nmf_init is None:
             W, H = self._init_nmf(0.5 * Vy)  # start: half the noisy power is noise
         else:
             W, H = (f.to(device=Vy.device, dtype=Vy.dtype) for f in nmf_init)

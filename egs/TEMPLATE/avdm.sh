@@ -114,6 +114,23 @@ collect() {
     for r in "${running[@]}"; do wait "${r%%:*}" || failed="${failed} ${r#*:}"; done
     running=()
 }
+# wait_for_slot N: return once fewer than N jobs of `running` are still running (a finished job's
+# slot is reused at once, so a short job does not wait for the long one started beside it)
+wait_for_slot() {
+    local r still
+    while [ ${#running[@]} -ge "$1" ]; do
+        still=()
+        for r in "${running[@]}"; do
+            if kill -0 "${r%%:*}" 2>/dev/null; then
+                still+=("${r}")
+            else
+                wait "${r%%:*}" || failed="${failed} ${r#*:}"
+            fi
+        done
+        running=("${still[@]+"${still[@]}"}")
+        [ ${#running[@]} -lt "$1" ] || sleep 1
+    done
+}
 
 # ----------------------------------------------------------------------------- stage 0
 if stage_on 0; then
@@ -140,8 +157,9 @@ fi
 # ----------------------------------------------------------------------------- stage 2
 if stage_on 2; then
     begin_stage 2 "feature dumping (${audio_format})"
-    # the sets are dumped side by side, ${nj} at a time (most are small: process start dominates);
-    # a failed set is reported by name after the others have finished
+    # the sets are dumped side by side, ${nj} at a time, the next starting as soon as any finishes
+    # (most are small: process start dominates); a failed set is reported by name after the others
+    # have finished
     running=(); failed=""
     for s in $(eval_sets); do
         need 0 "${data_dir}/${s}/wav.scp"
@@ -157,7 +175,7 @@ if stage_on 2; then
         ${python} -m avdm.bin.stage_dump --data_dir "${data_dir}/${s}" --out_dir "${dump_dir}/raw/${s}" \
             --nj "${nj}" --audio_format "${audio_format}" ${opts} &
         running+=("$!:${s}")
-        [ ${#running[@]} -lt "${nj}" ] || collect
+        wait_for_slot "${nj}"
     done
     [ ${#running[@]} -eq 0 ] || collect
     [ -z "${failed}" ] || die "dumping failed for:${failed} (see the messages above; rerun stage 2)"
@@ -168,8 +186,9 @@ fi
 if stage_on 3; then
     begin_stage 3 "training"
     need 2 "${dump_dir}/raw/${train_set}/wav.scp" "${dump_dir}/raw/${valid_set}/wav.scp"
-    # up to ${train_jobs} models train side by side (each on one BLAS thread, see path.sh);
-    # a failed model is reported by name after the others have finished
+    # up to ${train_jobs} models train side by side (each on one BLAS thread, see path.sh), the
+    # next one starting as soon as any finishes; a failed model is reported by name after the
+    # others have finished
     running=(); failed=""
     for t in $(model_tags); do
         c=$(config_of_tag "${t}")
@@ -180,7 +199,7 @@ if stage_on 3; then
             --train_set "${train_set}" --valid_set "${valid_set}" --exp_dir "${exp_dir}/${t}" \
             --ngpu "${ngpu}" ${train_args} &
         running+=("$!:${t}")
-        [ ${#running[@]} -lt "${train_jobs}" ] || collect
+        wait_for_slot "${train_jobs}"
     done
     if ! ${skip_asr} && [ -z "${asr_model}" ]; then
         log "training the ASR model for WER -> ${exp_dir}/asr (log: ${exp_dir}/asr/train.log)"

@@ -19,10 +19,11 @@ else
     skip_asr=true  # the demo corpus is too small for a useful ASR (66.7% WER on clean test speech)
 fi
 
-# Four models: the lip-conditioned prior and the conditional (supervised) model, each with its
-# audio-only twin (identical config with visual_encoder: none) as the baseline.
-train_config="conf/train_prior_lite.yaml conf/train_prior_lite_audioonly.yaml \
-conf/train_cond_lite.yaml conf/train_cond_lite_audioonly.yaml"
+# Four models: the conditional (supervised) model and the lip-conditioned prior, each with its
+# audio-only twin (identical config with visual_encoder: none) as the baseline.  Longest first:
+# stage 3 starts the next model when any slot frees.
+train_config="conf/train_cond_lite.yaml conf/train_cond_lite_audioonly.yaml \
+conf/train_prior_lite.yaml conf/train_prior_lite_audioonly.yaml"
 
 exec ../TEMPLATE/avdm.sh \
     --nj 2 \
