@@ -14,7 +14,16 @@ def setup_logging(verbose: int = 1) -> None:
     level = logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s",
                         force=True)
-    quiet_offline_noise()
+    _quiet_settings()  # cheap; the imports of quiet_offline_noise are left to code that uses espnet
+
+
+def _quiet_settings() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    for name in ("nltk", "nltk.downloader", "urllib3", "matplotlib", "numba", "PIL"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*nltk.*")
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"espnet2?\.")
 
 
 def quiet_offline_noise(g2p: bool = False) -> None:
@@ -30,12 +39,7 @@ def quiet_offline_noise(g2p: bool = False) -> None:
     if _quieted is True or (_quieted == "no-g2p" and not g2p):
         return
     _quieted = True if g2p else "no-g2p"
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    for name in ("nltk", "nltk.downloader", "urllib3", "matplotlib", "numba", "PIL"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message=".*nltk.*")
-    warnings.filterwarnings("ignore", category=FutureWarning, module=r"espnet2?\.")
+    _quiet_settings()
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
         if g2p:

@@ -27,6 +27,7 @@ from espnet2.utils.nested_dict_action import NestedDictAction  # noqa: E402
 from espnet2.utils.types import str_or_none  # noqa: E402
 
 from avdm.model import AVDiffusionModel  # noqa: E402
+from avdm.model_builder import build_av_model  # noqa: E402
 from avdm.preprocess import AVPreprocessor  # noqa: E402
 from avdm.registry import SCORE_MODELS, SDES, VISUAL_ENCODERS, load_all  # noqa: E402
 
@@ -83,15 +84,7 @@ class AVDMTask(AbsTask):
 
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> AVDiffusionModel:
-        conf = dict(args.model_conf or {})
-        mode = conf.get("mode", "prior")
-        vis_cls = visual_choices.get_class(args.visual_encoder)
-        vis_conf = dict(args.visual_encoder_conf or {})
-        visual = VISUAL_ENCODERS.build("none", vis_conf) if vis_cls is None else vis_cls(**vis_conf)
-        score = score_choices.get_class(args.score_model)(
-            conditional=(mode == "conditional"), visual_dim=visual.output_dim, **(args.score_model_conf or {}))
-        sde = sde_choices.get_class(args.sde)(**(args.sde_conf or {}))
-        model = AVDiffusionModel(score_model=score, visual_encoder=visual, sde=sde, **conf)
+        model = build_av_model(args)
         if getattr(args, "init", None):
             from espnet2.torch_utils.initialize import initialize
 

@@ -157,3 +157,19 @@ def test_quiet_frames_start_the_noise_model_at_the_noise_power():
     assert err["quiet_frames"] < 0.97 * err["random"]  # measured 0.331 vs 0.354
     with pytest.raises(ValueError, match="noise_init"):
         SAMPLERS.build("posterior_nmf", {"noise_init": "oracle"})
+
+
+def test_few_steps_end_on_the_posterior_estimate_not_on_a_blown_up_solver_step():
+    # Two steps of the VP reverse process: a last Euler step from the middle of the process to
+    # t_eps overshoots (57x the observed power here, the bug that made the unsupervised demo
+    # return its input through the final Wiener filter); ending on the posterior estimate does not.
+    S, Y, g = gaussian_case(seed=3)
+    est, nfe, _ = sample(Y, g, nmf_init=known_noise(Y), steps=2, em_iters=0, wiener=False)
+    power = ((est.abs() ** 2).mean() / (Y.abs() ** 2).mean()).item()
+    assert nfe == 2
+    assert 0.4 < power < 1.0  # measured 0.60 (the exact posterior mean: 0.67)
+    assert (est - S).abs().pow(2).mean().item() < 0.7  # measured 0.58 (exact posterior mean 0.33)
+
+    S, Y, g = gaussian_case(seed=3)
+    est, _, _ = sample(Y, g, nmf_init=known_noise(Y), steps=2, em_iters=0, wiener=False, final_denoise=False)
+    assert ((est.abs() ** 2).mean() / (Y.abs() ** 2).mean()).item() > 10  # measured 57

@@ -107,6 +107,42 @@ def test_inference_jobs_from_the_trained_model(trained):
         DecodeConfig.from_dict({"sampler": "pc", "stepz": 3})
 
 
+def test_inference_loads_the_trained_weights_without_espnet_tasks(trained, tmp_path):
+    # load_model builds the model as AVDMTask does but without importing espnet2's task, whose
+    # import chain (text front end, nltk, g2p_en) cost ~10 s in every stage-4 job process
+    import shutil
+
+    import torch
+
+    from avdm.inference.model_io import ModelNotFoundError, load_model
+    from avdm.task import AVDMTask
+
+    root, _, _ = trained
+    ours, _ = load_model(root / "exp")
+    from avdm.bin.stage_train import inference_model_file
+
+    ref, _ = AVDMTask.build_model_from_file(str(root / "exp" / "config.yaml"),
+                                            str(inference_model_file(root / "exp")))
+    ref_state = ref.state_dict()
+    assert ours.state_dict().keys() == ref_state.keys()
+    assert all(torch.equal(v, ref_state[k]) for k, v in ours.state_dict().items())
+
+    code = ("import sys; from avdm.inference.model_io import load_model; load_model(sys.argv[1]); "
+            "print(sorted(m for m in sys.modules if m.startswith('espnet2.tasks') or m in ('nltk', 'g2p_en')))")
+    r = subprocess.run([sys.executable, "-c", code, str(root / "exp")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip().splitlines()[-1] == "[]"
+
+    # weights of another architecture: an error naming the files, not a silently partial model
+    other = tmp_path / "other"
+    shutil.copytree(root / "exp", other)
+    conf = yaml.safe_load((other / "config.yaml").read_text())
+    conf["score_model_conf"]["base_channels"] = 12
+    (other / "config.yaml").write_text(yaml.safe_dump(conf))
+    with pytest.raises(ModelNotFoundError, match="does not match the model of"):
+        load_model(other)
+
+
 def test_missing_model_is_a_clear_error(tmp_path):
     from avdm.inference.model_io import ModelNotFoundError, load_model
 

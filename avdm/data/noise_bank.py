@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Dict, List
 
 import numpy as np
-from scipy.signal import butter, lfilter, sosfilt
 
 from avdm.registry import NOISE_TYPES
 
@@ -67,6 +66,8 @@ def brown(n: int, fs: int, rng: np.random.Generator) -> np.ndarray:
 @NOISE_TYPES.register("speech_shaped")
 def speech_shaped(n: int, fs: int, rng: np.random.Generator) -> np.ndarray:
     """Noise with a long-term average speech spectrum (peak near 500 Hz, -6 dB/oct above)."""
+    from scipy.signal import butter, lfilter  # imported here: scipy.signal costs seconds per process
+
     b, a = butter(2, [150 / (fs / 2), 800 / (fs / 2)], btype="band")
     x = lfilter(b, a, rng.standard_normal(n)) + 0.15 * _coloured(n, fs, rng, 1.0)
     return _normalise(x)
@@ -107,6 +108,8 @@ def chirps(n: int, fs: int, rng: np.random.Generator) -> np.ndarray:
 @NOISE_TYPES.register("narrowband")
 def narrowband(n: int, fs: int, rng: np.random.Generator) -> np.ndarray:
     """Band-limited noise in a random band (machinery, fans)."""
+    from scipy.signal import butter, sosfilt
+
     centre = rng.uniform(300, 4000)
     sos = butter(4, [centre * 0.8 / (fs / 2), min(centre * 1.25, fs / 2 - 100) / (fs / 2)],
                  btype="band", output="sos")

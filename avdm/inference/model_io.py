@@ -29,7 +29,7 @@ def load_model(path, device: str = "cpu") -> Tuple[torch.nn.Module, dict]:
     """An ``AVDiffusionModel`` in eval mode (EMA weights used by its inference API) and its config."""
     import yaml
 
-    from avdm.task import AVDMTask
+    from avdm.model_builder import build_av_model
 
     path = Path(path)
     if not path.exists():
@@ -50,10 +50,16 @@ def load_model(path, device: str = "cpu") -> Tuple[torch.nn.Module, dict]:
         if not config_file.is_file():
             raise ModelNotFoundError(f"{config_file}: missing (run stage 3 first)")
         weights = _weights_in(path)
-    model, args = AVDMTask.build_model_from_file(str(config_file), str(weights), device)
-    model.eval()
     with open(config_file, encoding="utf-8") as f:
         config = yaml.safe_load(f)
+    # built as AVDMTask.build_model does, without importing espnet2's task (seconds per process)
+    model = build_av_model(config).to(device)
+    state = torch.load(weights, map_location=device, weights_only=True)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise ModelNotFoundError(f"{weights}: does not match the model of {config_file}: {e}") from None
+    model.eval()
     logger.info("loaded %s (%s mode%s) from %s", type(model).__name__, model.mode,
                 ", audio-only" if model.audio_only else "", weights)
     return model, config

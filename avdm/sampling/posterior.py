@@ -18,8 +18,11 @@ identity compression, exact.  ``likelihood_weight`` scales the correction (1 = B
 Every ``em_every`` steps the NMF factors get an EM update: the E-step is the expected residual
 power ``E|Y - S|^2`` under the same Gaussian posterior of ``S``, the M-step ``em_iters``
 multiplicative Itakura-Saito updates, each of which never decreases the likelihood of that
-power (``em_trace`` keeps the log-likelihood before and after each update).  A final Wiener
-filter with the speech and noise power estimates gives the output (UDiffSE-style).
+power (``em_trace`` keeps the log-likelihood before and after each update).  The last step
+returns the denoised estimate under the corrected score (``final_denoise``, the default) rather
+than taking one more solver step to ``t_eps``: with few steps that step spans much of the process
+and overshoots.  A final Wiener filter with the speech and noise power estimates gives the output
+(UDiffSE-style).
 """
 from __future__ import annotations
 
@@ -81,7 +84,7 @@ class PosteriorNMF:
 
     def __init__(self, steps: int = 30, t_eps: float = 0.03, nmf_rank: int = 8, likelihood_weight: float = 1.0,
                  em_every: int = 1, em_iters: int = 2, wiener: bool = True, seed: int = 0,
-                 noise_init: str = "random", quiet_fraction: float = 0.2):
+                 noise_init: str = "random", quiet_fraction: float = 0.2, final_denoise: bool = True):
         if steps < 1 or nmf_rank < 1 or em_iters < 0:
             raise ValueError(f"posterior_nmf: need steps >= 1, nmf_rank >= 1, em_iters >= 0 "
                              f"(got {steps}, {nmf_rank}, {em_iters})")
@@ -90,6 +93,7 @@ class PosteriorNMF:
         if not 0.0 < quiet_fraction <= 1.0:
             raise ValueError(f"posterior_nmf: quiet_fraction must be in (0, 1] (got {quiet_fraction})")
         self.noise_init = noise_init
+        self.final_denoise = bool(final_denoise)
         self.quiet_fraction = float(quiet_fraction)
         self.steps = int(steps)
         self.t_eps = float(t_eps)
@@ -191,8 +195,14 @@ class PosteriorNMF:
             S_post = S_hat + gain.to(rdt) * (Yl - S_hat)
             c_post = comp.to_compressed(S_post.unsqueeze(1))
             post = score + self.weight * (a / s ** 2)[:, None] * (c_post - x0)
-            x, _ = reverse_step(sde, lambda *_: post, x, t, ts[i + 1], None, generator,
-                                noise=i < self.steps - 1)
+            if self.final_denoise and i == self.steps - 1:
+                # end on the denoised estimate under the corrected score (Tweedie: x0 + w (c_post - x0)),
+                # not on one more solver step: with few steps that step spans most of the process
+                # and overshoots (tests/test_posterior.py)
+                x = x0 + self.weight * (c_post - x0)
+            else:
+                x, _ = reverse_step(sde, lambda *_: post, x, t, ts[i + 1], None, generator,
+                                    noise=i < self.steps - 1)
             if self.em_iters and (i + 1) % self.em_every == 0:
                 # E-step: expected residual power under the Gaussian posterior of S
                 V = ((Yl - S_post).abs() ** 2).double() + gain * Pn
