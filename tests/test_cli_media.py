@@ -70,6 +70,31 @@ def write_conf(tmp_path):
     return p
 
 
+def test_the_decode_config_stored_with_the_model_is_the_default(tmp_path, caplog):
+    import logging
+    import zipfile
+
+    exp = make_exp(tmp_path / "exp_cond", "conditional")
+    from avdm.inference.model_io import load_model
+
+    model, _ = load_model(exp)
+    # nothing stored: the built-in defaults
+    assert enhance_cli.decoder_for(model, "enhance", None, exp).sampler.steps == 8
+    # stage 4 leaves the recipe's choice beside the model; avdm-pack carries it
+    (exp / "decode_enhance.yaml").write_text(yaml.safe_dump({"sampler": "dpm2m", "sampler_conf": {"steps": 1}}))
+    with caplog.at_level(logging.INFO):
+        assert enhance_cli.decoder_for(model, "enhance", None, exp).sampler.steps == 1
+    assert "stored with" in caplog.text
+    zip_path = pack(exp, tmp_path / "model.zip")
+    assert "decode_enhance.yaml" in zipfile.ZipFile(zip_path).namelist()
+    assert enhance_cli.decoder_for(model, "enhance", None, zip_path).sampler.steps == 1
+    # an explicit --inference_config wins
+    conf = tmp_path / "mine.yaml"
+    conf.write_text(yaml.safe_dump({"sampler": "pc", "sampler_conf": {"steps": 5}}))
+    dec = enhance_cli.decoder_for(model, "enhance", conf, zip_path)
+    assert type(dec.sampler).__name__ == "PredictorCorrector" and dec.sampler.steps == 5
+
+
 def test_generate_round_trip(tmp_path, face_video):
     exp = make_exp(tmp_path / "exp_prior", "prior")
     out = tmp_path / "spoken.mp4"

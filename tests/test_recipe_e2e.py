@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,12 +39,16 @@ def test_run_sh_stages_0_to_6(tmp_path):
         "exp/train_prior_lite/config.yaml", "exp/train_prior_lite/train.log",
         "exp/train_prior_lite/generate_test/wav.scp", "exp/train_prior_lite/generate_test/utt2nfe",
         "exp/train_prior_lite/enhance_unsup_test_snr0_heldout/wav.scp",
+        "exp/train_prior_lite/decode_generate.yaml", "exp/train_prior_lite/decode_enhance_unsup.yaml",
         "exp/train_prior_lite/generate_test/scoring/result_pesq_wb.txt",
         "exp/noisy_input/test_snr0_seen/scoring/scores.json",
         "RESULTS.md", "figures/pesq_vs_snr.png",
     ]
     missing = [m for m in must if not (recipe / m).exists()]
     assert not missing, missing
+    # the decode config stage 4 used travels with the model (avdm-enhance / avdm-pack use it)
+    used = yaml.safe_load((recipe / "exp/train_prior_lite/decode_enhance_unsup.yaml").read_text())
+    assert used == yaml.safe_load((recipe / "conf/decode_enhance_unsup.yaml").read_text())
     report = (recipe / "RESULTS.md").read_text()
     assert "Unsupervised AV enhancement" in report and "Lip-to-speech generation" in report
     assert "| noisy input |" in report and "train_prior_lite (AV)" in report

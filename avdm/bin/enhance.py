@@ -24,14 +24,22 @@ DEFAULTS = {"enhance": {"sampler": "dpm2m", "sampler_conf": {"steps": 8}},
             "generate": {"sampler": "dpm2m", "sampler_conf": {"steps": 8, "t_eps": 0.001}, "guidance": 2.0}}
 
 
-def decoder_for(model, job: str, config_path=None, seed: int = 0):
+def decoder_for(model, job: str, config_path=None, model_path=None):
+    """The decoder of ``job``: ``config_path`` if given, else the decode config stored with the
+    model (``decode_<job>.yaml``, the recipe's choice), else :data:`DEFAULTS`."""
     import yaml
 
     from avdm.inference.jobs import DecodeConfig, Decoder
+    from avdm.inference.model_io import model_decode_config
 
-    conf = dict(DEFAULTS[job])
+    stored = None if config_path or model_path is None else model_decode_config(model_path, job)
     if config_path:
-        conf = yaml.safe_load(Path(config_path).read_text()) or {}
+        conf, source = yaml.safe_load(Path(config_path).read_text()) or {}, str(config_path)
+    elif stored is not None:
+        conf, source = stored, f"the decode config stored with {model_path}"
+    else:
+        conf, source = dict(DEFAULTS[job]), "the built-in defaults"
+    logging.info("%s: %s %s (%s)", job, conf.get("sampler"), conf.get("sampler_conf", {}), source)
     return Decoder(model, job, DecodeConfig.from_dict(conf))
 
 
@@ -42,7 +50,9 @@ def main(argv=None) -> int:
     p.add_argument("files", nargs="*", help="pairs: input video, output video")
     p.add_argument("--wav", help="noisy speech (with --video and one output .wav)")
     p.add_argument("--video", help="video of the speaker's face for --wav")
-    p.add_argument("--inference_config", default=None, help="decode YAML (sampler, sampler_conf, guidance)")
+    p.add_argument("--inference_config", default=None,
+                   help="decode YAML (sampler, sampler_conf, guidance); default: the one stored with the model "
+                        "by stage 4 / avdm-pack, else built-in defaults")
     p.add_argument("--detector", default="dlib68")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -60,7 +70,7 @@ def main(argv=None) -> int:
     try:
         model, _ = load_model(args.model)
         job = "enhance" if model.mode == "conditional" else "enhance_unsup"
-        decoder = decoder_for(model, job, args.inference_config)
+        decoder = decoder_for(model, job, args.inference_config, args.model)
         pairs = [(args.video, args.files[0])] if args.wav else list(zip(args.files[::2], args.files[1::2]))
         for src, dst in tqdm(pairs, desc="avdm-enhance", unit="file"):
             lips = lips_of(src, args.detector)

@@ -38,7 +38,7 @@ def main(argv=None) -> int:
         model, _ = load_model(args.model)
         if model.mode != "prior" or model.audio_only:
             raise ValueError("avdm-generate needs a lip-conditioned prior model (mode: prior, with a visual encoder)")
-        decoder = decoder_for(model, "generate", args.inference_config)
+        decoder = decoder_for(model, "generate", args.inference_config, args.model)
         if args.guidance is not None:
             decoder.cfg.guidance = args.guidance
         for src, dst in tqdm(list(zip(args.files[::2], args.files[1::2])), desc="avdm-generate", unit="file"):

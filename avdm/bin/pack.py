@@ -1,4 +1,5 @@
-"""``avdm-pack``: one zip with what inference needs (config, EMA-carrying weights, statistics).
+"""``avdm-pack``: one zip with what inference needs (config, EMA-carrying weights, statistics, and
+the decode configs stage 4 used with the model, ``decode_<job>.yaml``).
 
     avdm-pack exp/<tag> model.zip
 """
@@ -16,7 +17,7 @@ from avdm.logging_setup import setup_logging
 
 
 def pack(exp: Path, out: Path) -> Path:
-    from avdm.inference.model_io import ModelNotFoundError, _weights_in
+    from avdm.inference.model_io import ModelNotFoundError, _weights_in, decode_config_file_name
 
     exp = Path(exp)
     if not (exp / "config.yaml").is_file():
@@ -32,6 +33,10 @@ def pack(exp: Path, out: Path) -> Path:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
             z.write(exp / "config.yaml", "config.yaml")
             z.write(weights, "model.pth")
+            for job in ("enhance", "enhance_unsup", "generate"):  # the recipe's decode choices
+                f = exp / decode_config_file_name(job)
+                if f.is_file():
+                    z.write(f, f.name)
             z.writestr("meta.json", json.dumps(meta, indent=1, sort_keys=True, default=str))
     return out
 

@@ -6,7 +6,9 @@
 
 Several sets (comma-separated, paired with as many output dirs) share the N jobs, so the model
 is loaded N times in all rather than N times per set.  Writes every out_dir/{wav/<utt>.wav,
-wav.scp, utt2nfe, utt2rtf, decode_config.yaml, skipped}.  Results are deterministic for a seed
+wav.scp, utt2nfe, utt2rtf, decode_config.yaml, skipped}, and, once every set succeeded, the
+decode config beside the model (<model_dir>/decode_<job>.yaml, used by avdm-enhance/-generate
+and carried by avdm-pack).  Results are deterministic for a seed
 (each utterance draws from its own seeded generator).
 """
 from __future__ import annotations
@@ -153,6 +155,12 @@ def main(argv=None) -> int:
     failed = False
     for data, out in zip(datas, outs):
         failed |= not _merge(out, len(parts), args, config, model_dir, data)
+    if not failed and model_dir.is_dir():
+        # beside the model, so avdm-enhance / avdm-generate / avdm-pack decode as the recipe did
+        from avdm.inference.model_io import decode_config_file_name
+
+        with atomic_open(model_dir / decode_config_file_name(args.job)) as f:
+            yaml.safe_dump(config, f)
     return 1 if failed else 0
 
 

@@ -63,3 +63,28 @@ def load_model(path, device: str = "cpu") -> Tuple[torch.nn.Module, dict]:
     logger.info("loaded %s (%s mode%s) from %s", type(model).__name__, model.mode,
                 ", audio-only" if model.audio_only else "", weights)
     return model, config
+
+
+def decode_config_file_name(job: str) -> str:
+    """Where stage 4 leaves, beside a model, the decode config it used for ``job``."""
+    return f"decode_{job}.yaml"
+
+
+def model_decode_config(path, job: str):
+    """The decode config stored with a model (exp dir or packed zip) for ``job``, or None.
+
+    Stage 4 writes ``exp/<tag>/decode_<job>.yaml`` (the recipe's choice, tuned on dev) and
+    ``avdm-pack`` carries it into the zip, so the command-line tools decode as the recipe did.
+    """
+    import yaml
+
+    path = Path(path)
+    name = decode_config_file_name(job)
+    if path.is_dir():
+        f = path / name
+        return yaml.safe_load(f.read_text(encoding="utf-8")) or {} if f.is_file() else None
+    if path.is_file() and zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as z:
+            if name in z.namelist():
+                return yaml.safe_load(z.read(name).decode("utf-8")) or {}
+    return None
