@@ -11,13 +11,11 @@ import argparse
 from typing import Any, Mapping
 
 from avdm.model import AVDiffusionModel
-from avdm.registry import SCORE_MODELS, SDES, VISUAL_ENCODERS, load_all
-
-_NO_COMPONENT = ("none", "null", "nil")
+from avdm.registry import NO_COMPONENT, SCORE_MODELS, SDES, VISUAL_ENCODERS, load_all
 
 
 def _key(value: Any) -> str:
-    if value is None or str(value).lower() in _NO_COMPONENT:
+    if value is None or str(value).lower() in NO_COMPONENT:
         return "none"
     return str(value).lower()
 
@@ -28,10 +26,8 @@ def build_av_model(args: argparse.Namespace | Mapping[str, Any]) -> AVDiffusionM
     a = vars(args) if isinstance(args, argparse.Namespace) else dict(args)
     conf = dict(a.get("model_conf") or {})
     mode = conf.get("mode", "prior")
-    visual = VISUAL_ENCODERS.build(_key(a.get("visual_encoder")),
-                                   a.get("visual_encoder_conf") or {})
-    score_key = _key(a.get("score_model", "ncsnpp_lite"))
-    score = SCORE_MODELS.get(score_key)(conditional=(mode == "conditional"), visual_dim=visual.output_dim,
-                                        **(a.get("score_model_conf") or {}))
+    visual = VISUAL_ENCODERS.build(_key(a.get("visual_encoder")), a.get("visual_encoder_conf") or {})
+    score = SCORE_MODELS.get(_key(a.get("score_model", "ncsnpp_lite")))(
+        conditional=(mode == "conditional"), visual_dim=visual.output_dim, **(a.get("score_model_conf") or {}))
     sde = SDES.get(_key(a.get("sde", "ouve")))(**(a.get("sde_conf") or {}))
     return AVDiffusionModel(score_model=score, visual_encoder=visual, sde=sde, **conf)

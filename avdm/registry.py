@@ -27,6 +27,9 @@ from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple
 logger = logging.getLogger(__name__)
 
 
+NO_COMPONENT = ("none", "null", "nil")  # values meaning "no component" (ESPnet's optional choices)
+
+
 class UnknownKeyError(ValueError):
     """A registry key that is not registered; the message lists the known keys."""
 
@@ -119,11 +122,11 @@ class Registry:
         from espnet2.train.class_choices import ClassChoices
 
         registry = self
-        classes = {k: v for k, v in self.as_dict().items() if k not in ("none", "nil", "null")}
+        classes = {k: v for k, v in self.as_dict().items() if k not in NO_COMPONENT}
 
         class RegistryClassChoices(ClassChoices):
             def get_class(self, name):
-                if name is None or (optional and str(name).lower() in ("none", "null", "nil")):
+                if name is None or (optional and str(name).lower() in NO_COMPONENT):
                     return None
                 if str(name).lower() in self.classes:
                     return self.classes[str(name).lower()]

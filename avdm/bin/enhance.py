@@ -32,10 +32,9 @@ def decoder_for(model, job: str, config_path=None, model_path=None):
     from avdm.inference.jobs import DecodeConfig, Decoder
     from avdm.inference.model_io import model_decode_config
 
-    stored = None if config_path or model_path is None else model_decode_config(model_path, job)
     if config_path:
         conf, source = yaml.safe_load(Path(config_path).read_text()) or {}, str(config_path)
-    elif stored is not None:
+    elif model_path is not None and (stored := model_decode_config(model_path, job)) is not None:
         conf, source = stored, f"the decode config stored with {model_path}"
     else:
         conf, source = dict(DEFAULTS[job]), "the built-in defaults"

@@ -33,10 +33,8 @@ def pack(exp: Path, out: Path) -> Path:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
             z.write(exp / "config.yaml", "config.yaml")
             z.write(weights, "model.pth")
-            for job in ("enhance", "enhance_unsup", "generate"):  # the recipe's decode choices
-                f = exp / decode_config_file_name(job)
-                if f.is_file():
-                    z.write(f, f.name)
+            for f in sorted(exp.glob(decode_config_file_name("*"))):  # the recipe's decode choices
+                z.write(f, f.name)
             z.writestr("meta.json", json.dumps(meta, indent=1, sort_keys=True, default=str))
     return out
 

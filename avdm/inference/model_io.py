@@ -7,8 +7,6 @@ import zipfile
 from pathlib import Path
 from typing import Tuple
 
-import torch
-
 logger = logging.getLogger(__name__)
 
 
@@ -25,8 +23,9 @@ def _weights_in(exp: Path) -> Path:
         raise ModelNotFoundError(str(e)) from None
 
 
-def load_model(path, device: str = "cpu") -> Tuple[torch.nn.Module, dict]:
+def load_model(path, device: str = "cpu") -> Tuple["torch.nn.Module", dict]:
     """An ``AVDiffusionModel`` in eval mode (EMA weights used by its inference API) and its config."""
+    import torch
     import yaml
 
     from avdm.model_builder import build_av_model
@@ -80,11 +79,11 @@ def model_decode_config(path, job: str):
 
     path = Path(path)
     name = decode_config_file_name(job)
-    if path.is_dir():
-        f = path / name
-        return yaml.safe_load(f.read_text(encoding="utf-8")) or {} if f.is_file() else None
-    if path.is_file() and zipfile.is_zipfile(path):
+    text = None
+    if (path / name).is_file():
+        text = (path / name).read_text(encoding="utf-8")
+    elif path.is_file() and zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as z:
             if name in z.namelist():
-                return yaml.safe_load(z.read(name).decode("utf-8")) or {}
-    return None
+                text = z.read(name).decode("utf-8")
+    return None if text is None else yaml.safe_load(text) or {}

@@ -194,13 +194,13 @@ class PosteriorNMF:
             gain = Vs / (Vs + Pn + EPS)  # (B, F, T) Wiener gain of the observation
             S_post = S_hat + gain.to(rdt) * (Yl - S_hat)
             c_post = comp.to_compressed(S_post.unsqueeze(1))
-            post = score + self.weight * (a / s ** 2)[:, None] * (c_post - x0)
             if self.final_denoise and i == self.steps - 1:
                 # end on the denoised estimate under the corrected score (Tweedie: x0 + w (c_post - x0)),
                 # not on one more solver step: with few steps that step spans most of the process
                 # and overshoots (tests/test_posterior.py)
                 x = x0 + self.weight * (c_post - x0)
             else:
+                post = score + self.weight * (a / s ** 2)[:, None] * (c_post - x0)
                 x, _ = reverse_step(sde, lambda *_: post, x, t, ts[i + 1], None, generator,
                                     noise=i < self.steps - 1)
             if self.em_iters and (i + 1) % self.em_every == 0:
