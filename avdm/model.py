@@ -25,6 +25,14 @@ Parameterisation (``parameterization``):
   conditioning spectrogram as ``y / sd``, at unit level like its other input ``c_in u`` (with
   ``y`` unscaled, at about 0.1, the demo conditional model scored 2-4 dB lower SI-SDR on dev).
 
+Prior matching (``prior_match_prob``, default 0): every sampler starts from ``x_T ~ N(m, s(T)^2)``,
+but the forward marginal at ``T`` still holds ``a(T) (x_0 - m)`` (0.22 of the noise to remove for
+the demo's OUVE process), so the first denoiser call sees an input unlike any it was trained on
+(the "prior mismatch" of SGMSE+).  With ``prior_match_prob = p`` a fraction ``p`` of the training
+examples is put at ``t = T`` and drawn from that prior instead, keeping the same target (the
+clean speech); the eps target becomes ``(x_T - mean) / s(T)``.  At one or two NFE this is what
+decides the output: on the demo's dev sets it raised the 1-NFE ESTOI from 0.541 to 0.591.
+
 Modes:
 * ``prior``: ``p(clean | lips)``; the forward process drifts towards zero.  Used for lip-to-speech
   and, combined with a noise model at inference, for unsupervised enhancement.
@@ -73,7 +81,7 @@ class AVDiffusionModel(AbsESPnetModel):
                  mode: str = "prior", t_eps: float = 0.03, p_uncond: float = 0.1, ema_decay: float = 0.999,
                  lip_mean: float = 128.0, lip_std: float = 64.0, lip_crop: int = 88,
                  stft_conf: Optional[Dict] = None, normalize: str = "peak", parameterization: str = "eps",
-                 sigma_data: float = 0.1):
+                 sigma_data: float = 0.1, prior_match_prob: float = 0.0):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"unknown mode '{mode}'; known: {', '.join(MODES)}")
@@ -83,6 +91,9 @@ class AVDiffusionModel(AbsESPnetModel):
             raise ValueError(f"unknown parameterization '{parameterization}'; known: {', '.join(PARAMETERIZATIONS)}")
         if sigma_data <= 0:
             raise ValueError(f"sigma_data must be > 0, got {sigma_data}")
+        if not 0.0 <= prior_match_prob <= 1.0:
+            raise ValueError(f"prior_match_prob must be in [0, 1], got {prior_match_prob}")
+        self.prior_match_prob = float(prior_match_prob)
         self.mode = mode
         self.normalize = normalize
         self.parameterization = parameterization
@@ -247,7 +258,13 @@ class AVDiffusionModel(AbsESPnetModel):
         drop = (torch.rand(B, device=speech.device) < self.p_uncond) if self.training else None
         visual = self.encode_visual(self._normalise(lip), n_frames, drop=drop)
         t = torch.rand(B, device=speech.device) * (self.sde.T - self.t_eps) + self.t_eps
+        at_prior = None
+        if self.training and self.prior_match_prob > 0:
+            at_prior = torch.rand(B, device=speech.device) < self.prior_match_prob
+            t = torch.where(at_prior, torch.full_like(t, self.sde.T), t)
         x_t, z, _ = self.sde.perturb(X, t, Y)
+        if at_prior is not None and bool(at_prior.any()):
+            x_t, z = self._from_prior(X, Y, t, x_t, z, at_prior)
         if self.parameterization == "eps":
             err = (self.net["score"](x_t, t, Y, visual) - z).abs() ** 2  # (B, 1, F, T)
         else:
@@ -260,6 +277,15 @@ class AVDiffusionModel(AbsESPnetModel):
         stats = {"loss": loss.detach()}
         loss, stats, weight = self._gather(loss, stats, B)
         return loss, stats, weight
+
+    def _from_prior(self, X, Y, t, x_t, z, at_prior):
+        """Replace the rows ``at_prior`` (all at ``t = T``) by a draw of the prior the samplers start
+        from, ``N(m, s(T)^2)``, keeping their noise ``z``; the eps target becomes ``(x_T - mean) / s``."""
+        mean, std = self.sde.marginal_prob(X, t, Y)
+        x_prior = (0 if Y is None else Y) + std * z
+        rows = expand_like(at_prior, X)
+        x_t = torch.where(rows, x_prior, x_t)
+        return x_t, torch.where(rows, (x_t - mean) / std, z)
 
     def _normalise(self, lip: torch.Tensor) -> torch.Tensor:
         return (lip.float() - self.lip_mean) / self.lip_std

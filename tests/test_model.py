@@ -227,3 +227,55 @@ def test_edm_scorer_sees_y_in_units_of_sigma_data():
     scale = b["speech_mix"].abs().amax(dim=-1, keepdim=True)
     expected = model.stft(b["speech_mix"] / scale) / 0.2
     torch.testing.assert_close(seen["y"], expected)
+
+
+@pytest.mark.parametrize("parameterization", ["eps", "edm"])
+def test_prior_matched_examples_are_drawn_where_the_sampler_starts(parameterization):
+    # prior_match_prob: a training example at t = T comes from N(y, s(T)^2), the prior every
+    # sampler starts from, not from the forward marginal, which still holds a(T) (x_0 - y): the
+    # scorer's input must then not depend on the clean speech at all
+    seen = []
+
+    def spy(module, args):
+        seen.append((args[0].clone(), args[1].clone()))
+
+    def scorer_inputs(prob, clean_seed):
+        model = build(mode="conditional", parameterization=parameterization, prior_match_prob=prob)
+        model.net["score"].register_forward_pre_hook(spy)
+        b = dict(batch(seed=0), speech=batch(seed=clean_seed)["speech"])
+        torch.manual_seed(3)
+        model.train()(**b)
+        return seen[-1]
+
+    x1, t1 = scorer_inputs(1.0, clean_seed=1)
+    x2, t2 = scorer_inputs(1.0, clean_seed=2)
+    torch.testing.assert_close(t1, torch.ones(2))  # every example at T
+    torch.testing.assert_close(x1, x2)  # the clean speech is not in the input
+    x1, _ = scorer_inputs(0.0, clean_seed=1)
+    x2, _ = scorer_inputs(0.0, clean_seed=2)
+    assert (x1 - x2).abs().max() > 1e-3  # the forward marginal does carry it
+
+
+def test_prior_matched_loss_is_minimised_by_the_prior_s_own_target():
+    # eps: the target of a prior-matched example is the noise relative to the forward mean,
+    # (x_T - mean) / s(T), so a scorer that outputs exactly that has zero loss
+    model = build(mode="conditional", parameterization="eps", prior_match_prob=1.0, ema_decay=0.0).train()
+    b = batch()
+    scale = b["speech_mix"].abs().amax(dim=-1, keepdim=True)
+    X, Y = model.stft(b["speech"] / scale), model.stft(b["speech_mix"] / scale)
+    T = torch.ones(2)
+    mean, std = model.sde.marginal_prob(X, T, Y)
+
+    class Oracle(torch.nn.Module):
+        def forward(self, x, t, y, visual):
+            torch.testing.assert_close(t, T)
+            return (x - mean) / std
+
+    model.net["score"] = Oracle()
+    loss = model(**b)[0]
+    assert float(loss) < 1e-10
+
+
+def test_prior_match_prob_is_a_probability():
+    with pytest.raises(ValueError, match="prior_match_prob must be in"):
+        build(prior_match_prob=1.5)
