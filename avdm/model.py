@@ -262,9 +262,9 @@ class AVDiffusionModel(AbsESPnetModel):
         if self.training and self.prior_match_prob > 0:
             at_prior = torch.rand(B, device=speech.device) < self.prior_match_prob
             t = torch.where(at_prior, torch.full_like(t, self.sde.T), t)
-        x_t, z, _ = self.sde.perturb(X, t, Y)
-        if at_prior is not None and bool(at_prior.any()):
-            x_t, z = self._from_prior(X, Y, t, x_t, z, at_prior)
+        x_t, z, std = self.sde.perturb(X, t, Y)
+        if at_prior is not None:
+            x_t, z = self._from_prior(Y, x_t, z, std, at_prior)
         if self.parameterization == "eps":
             err = (self.net["score"](x_t, t, Y, visual) - z).abs() ** 2  # (B, 1, F, T)
         else:
@@ -278,14 +278,14 @@ class AVDiffusionModel(AbsESPnetModel):
         loss, stats, weight = self._gather(loss, stats, B)
         return loss, stats, weight
 
-    def _from_prior(self, X, Y, t, x_t, z, at_prior):
+    @staticmethod
+    def _from_prior(Y, x_t, z, std, at_prior):
         """Replace the rows ``at_prior`` (all at ``t = T``) by a draw of the prior the samplers start
-        from, ``N(m, s(T)^2)``, keeping their noise ``z``; the eps target becomes ``(x_T - mean) / s``."""
-        mean, std = self.sde.marginal_prob(X, t, Y)
+        from, ``N(m, s(T)^2)``, keeping their noise ``z``; the eps target becomes ``(x_T - mean) / s``
+        (``mean = x_t - s z``, the forward marginal's)."""
         x_prior = (0 if Y is None else Y) + std * z
-        rows = expand_like(at_prior, X)
-        x_t = torch.where(rows, x_prior, x_t)
-        return x_t, torch.where(rows, (x_t - mean) / std, z)
+        rows = expand_like(at_prior, x_t)
+        return torch.where(rows, x_prior, x_t), torch.where(rows, (x_prior - (x_t - std * z)) / std, z)
 
     def _normalise(self, lip: torch.Tensor) -> torch.Tensor:
         return (lip.float() - self.lip_mean) / self.lip_std
