@@ -89,7 +89,9 @@ class AVPreprocessor:
             noise = noises[int(rng.integers(len(noises)))]
             snr = float(rng.uniform(*self.snr_range))
             try:
-                out["speech_mix"], _ = mix(out["speech"], noise, snr, rng)
+                # the target is the speech at the level it has in the mixture (scaled down with the
+                # noise where the sum would clip), not the unscaled segment
+                out["speech_mix"], _, out["speech"] = mix(out["speech"], noise, snr, rng)
             except ValueError as e:  # silent segment: train on it unmixed rather than fail
                 logger.debug("%s: no mixing (%s)", uid, e)
                 out["speech_mix"] = out["speech"].copy()

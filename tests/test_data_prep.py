@@ -50,6 +50,8 @@ def test_noisy_condition_sets(prepared):
             target = float(read_kv(d / "utt2snr")[utt])
             # the files are 16-bit, so measure on what was written: speech = noisy - noise
             assert abs(snr_db(noisy - noise, noise) - target) < 0.1
+            # the reference is the speech at its level in the mixture, even where that was scaled
+            assert np.abs(noisy - noise - clean).max() < 3 / 32768, (c, utt)
 
 
 def test_mixing_hits_the_snr_and_ignores_silence():
@@ -57,12 +59,26 @@ def test_mixing_hits_the_snr_and_ignores_silence():
     speech = np.concatenate([np.zeros(16000), 0.3 * rng.standard_normal(16000), np.zeros(16000)])
     noise = rng.standard_normal(64000)
     for snr in (-5.0, 0.0, 7.5):
-        mixture, scaled = mix(speech, noise, snr, np.random.default_rng(1))
+        mixture, scaled, ref = mix(speech, noise, snr, np.random.default_rng(1))
         assert abs(snr_db(mixture - scaled, scaled) - snr) < 0.01
+        np.testing.assert_array_equal(mixture, ref + scaled)
     # the level of the speech is that of its active part, not diluted by the silence
     assert abs(10 * np.log10(active_power(speech) / 0.09)) < 0.3
     with pytest.raises(ValueError, match="silent speech"):
         mix(np.zeros(1000), noise, 0.0)
+
+
+def test_mixing_that_would_clip_scales_speech_and_noise_together():
+    rng = np.random.default_rng(0)
+    speech = 0.5 * np.sin(np.arange(16000) / 7.0)
+    noise = np.zeros(16000)
+    noise[::400] = 1.0  # clicks: loud peaks for little power
+    mixture, scaled, ref = mix(speech, noise, -5.0, rng)
+    assert abs(np.abs(mixture).max() - 0.99) < 1e-6
+    gain = float(ref @ speech / (speech @ speech))
+    assert gain < 0.2  # the clicks forced it far down
+    np.testing.assert_allclose(ref, gain * speech, atol=1e-6)
+    assert abs(snr_db(ref, scaled) - (-5.0)) < 0.01
 
 
 def test_noise_types_registered_with_disjoint_splits():

@@ -59,11 +59,11 @@ def write_noisy_copy(src_dir, noise_scp, out_dir, snr_range: Sequence[float] = (
             bank[name] = load_signal(noises[name])
         speech = load_signal(wavs[utt])
         try:
-            mixture, noise = mix(speech, bank[name], snr, rng)
+            mixture, _, speech = mix(speech, bank[name], snr, rng)
         except ValueError as e:  # silent speech: no SNR to set
             logger.warning("peer data: skipping %s (%s)", utt, e)
             continue
-        for kind, sig, table in (("clean", mixture - noise, clean_scp), ("noisy", mixture, noisy_scp)):
+        for kind, sig, table in (("clean", speech, clean_scp), ("noisy", mixture, noisy_scp)):
             path = out / "audio" / kind / f"{utt}.flac"
             path.parent.mkdir(parents=True, exist_ok=True)
             save_wav(path, np.clip(sig, -1.0, 1.0))

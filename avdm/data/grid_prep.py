@@ -210,7 +210,7 @@ def make_condition_sets(out: Path, base: str, snrs: Sequence[float], seed: int) 
             cond = f"{base}_snr{snr_tag}_{kind}"
             d = out / cond
             mix_dir = out / "local" / "mix" / cond
-            noisy, noise_out, utt2snr, utt2noise = {}, {}, {}, {}
+            noisy, noise_out, utt2snr, utt2noise, reference = {}, {}, {}, {}, {}
             for i, (utt, path) in enumerate(sorted(wav.items())):
                 rng = np.random.default_rng([seed, int(snr * 10) + 1000, 1 if kind == "seen" else 2, i])
                 key = sorted(noise_scp)[int(rng.integers(len(noise_scp)))]
@@ -221,15 +221,19 @@ def make_condition_sets(out: Path, base: str, snrs: Sequence[float], seed: int) 
                 except AudioError as e:
                     logger.warning("stage 0: %s: %s; left out of %s", utt, e, cond)
                     continue
-                mixture, scaled = mix(clean, noise_cache[key], snr, rng)
+                mixture, scaled, speech = mix(clean, noise_cache[key], snr, rng)
                 save_wav(mix_dir / f"{utt}_noisy.wav", mixture)
                 save_wav(mix_dir / f"{utt}_noise.wav", scaled)
                 noisy[utt] = str((mix_dir / f"{utt}_noisy.wav").resolve())
                 noise_out[utt] = str((mix_dir / f"{utt}_noise.wav").resolve())
+                if not np.array_equal(speech, clean.astype(np.float32)):  # scaled so the mixture won't clip
+                    save_wav(mix_dir / f"{utt}_clean.wav", speech)
+                    reference[utt] = str((mix_dir / f"{utt}_clean.wav").resolve())
                 utt2snr[utt] = f"{snr:g}"
                 utt2noise[utt] = noise_type[key]
             files = {n: {k: v for k, v in read_kv(base_dir / n).items() if k in noisy}
                      for n in ("wav.scp", "video.scp", "text", "utt2spk")}
+            files["wav.scp"].update(reference)  # the clean speech at its level in the mixture
             files.update({"noisy.scp": noisy, "noise.scp": noise_out, "utt2snr": utt2snr, "utt2noise": utt2noise})
             write_data_dir(d, files)
             with atomic_open(d / "base_set") as f:

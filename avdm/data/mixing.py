@@ -45,13 +45,14 @@ def crop_noise(noise: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarra
 
 
 def mix(speech: np.ndarray, noise: np.ndarray, snr: float, rng: Optional[np.random.Generator] = None,
-        fs: int = 16000, peak: float = 0.99) -> Tuple[np.ndarray, np.ndarray]:
+        fs: int = 16000, peak: float = 0.99) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mix ``speech`` with a segment of ``noise`` at ``snr`` dB.
 
-    Returns ``(mixture, scaled_noise)`` of the speech's length.  When the mixture would clip,
-    speech and noise are scaled down together (the SNR is unchanged) — so the returned mixture is
-    ``gain * speech + scaled_noise`` with the gain folded into both: use the returned noise and
-    ``mixture - noise`` as the matching clean reference.
+    Returns ``(mixture, scaled_noise, scaled_speech)`` of the speech's length, with
+    ``mixture = scaled_speech + scaled_noise``.  When the mixture would clip, speech and noise are
+    scaled down together (the SNR is unchanged), so ``scaled_speech`` is ``gain * speech``: it, not
+    ``speech``, is the clean reference (and training target) that matches the mixture.  At -5 dB
+    with impulsive noise the gain falls to 0.1.
     """
     rng = rng or np.random.default_rng()
     speech = np.asarray(speech, dtype=np.float64)
@@ -63,9 +64,7 @@ def mix(speech: np.ndarray, noise: np.ndarray, snr: float, rng: Optional[np.rand
     if p_n <= 0:
         raise ValueError("silent noise: cannot set an SNR")
     seg = seg * np.sqrt(p_s / (p_n * 10 ** (snr / 10)))
-    mixture = speech + seg
-    m = np.abs(mixture).max()
-    if m > peak:
-        mixture *= peak / m
-        seg *= peak / m
-    return mixture.astype(np.float32), seg.astype(np.float32)
+    m = np.abs(speech + seg).max()
+    gain = peak / m if m > peak else 1.0
+    speech, seg = (gain * speech).astype(np.float32), (gain * seg).astype(np.float32)
+    return speech + seg, seg, speech
