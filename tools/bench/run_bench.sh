@@ -3,7 +3,7 @@
 # budget, then `avdm-bench all` -> <exp>/bench/{nfe,rtf,visual,peer,throughput}.json + summary.md.
 #
 #   tools/bench/run_bench.sh [--max_epoch 20] [--num_iters_per_epoch 100] [--threads 2] [--ngpu 0]
-#                            [--max_utts 10] [--skip ""] [--stage 0] [--stop_stage 2]
+#                            [--max_utts 10] [--skip ""] [--stage 0] [--stop_stage 2] [--recipe_stage 0]
 #
 # Stage 0: recipe stages 0-3 in egs/grid on the bench-size mini-GRID (12 speakers x 220 utterances,
 #          2.2 h; local/data.sh --size bench), in their own dirs (data_bench, dump_bench, exp_bench)
@@ -12,6 +12,8 @@
 #          --max_epoch x --num_iters_per_epoch steps (default 20 x 100 = 2000 steps of batch 6 x 1 s
 #          crops, as in conf/train_*_lite.yaml: 3.3 h of audio seen per model), passed to espnet2 as
 #          --train_args.  Every benchmark file records the budget from each model's config.yaml.
+#          --recipe_stage 3 starts at the recipe's training stage: after an interruption, training
+#          resumes from each model's last finished epoch without redoing the data (40 min).
 # Stage 1: avdm-bench all on the held-out test conditions (unseen speaker, noise types brown,
 #          babble, modulated at -5/0/5 dB), --max_utts utterances per set.  It trains the peer
 #          (espnet2's SGMSE+, conf/bench/peer_sgmse.yaml) with the budget of exp_bench/train_cond_lite.
@@ -30,6 +32,7 @@ threads=2
 ngpu=0
 max_utts=10
 skip=""
+recipe_stage=0
 stage=0
 stop_stage=2
 nj=2
@@ -51,7 +54,7 @@ log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (run_bench.sh) $*" >&2; }
 
 if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
     log "recipe stages 0-3 on the bench-size mini-GRID; training budget: ${budget} (espnet2 options)"
-    ../TEMPLATE/avdm.sh --stage 0 --stop_stage 3 --nj "${nj}" --ngpu "${ngpu}" \
+    ../TEMPLATE/avdm.sh --stage "${recipe_stage}" --stop_stage 3 --nj "${nj}" --ngpu "${ngpu}" \
         --data_dir "${data}" --dump_dir "${dump}" --exp_dir "${exp}" \
         --local_data_opts "--size bench" --skip_asr true \
         --train_config "${train_config}" --train_args "${budget}" --train_jobs 2
