@@ -3,8 +3,8 @@
 Every utterance gets one noise of the training noise bank at an SNR drawn uniformly from the
 range avdm's conditional models train with, using avdm's own mixing (:func:`avdm.data.mixing.mix`)
 and a generator seeded by the utterance name and ``seed``: the copy is the same on every run and
-every machine.  The reference written next to the mixture is ``mixture - noise`` (the speech at
-the level it has in the mixture, see ``mix``).
+every machine.  The reference written next to the mixture is the speech ``mix`` returns (at
+the level it has in the mixture).
 
 Layout of ``out_dir``: ``wav.scp`` (reference), ``noisy.scp``, ``utt2num_samples``, ``utt2snr``,
 ``utt2noise``, ``audio/{clean,noisy}/<utt>.flac``, ``peer_data.json`` (how it was made: a copy

@@ -226,7 +226,7 @@ def make_condition_sets(out: Path, base: str, snrs: Sequence[float], seed: int) 
                 save_wav(mix_dir / f"{utt}_noise.wav", scaled)
                 noisy[utt] = str((mix_dir / f"{utt}_noisy.wav").resolve())
                 noise_out[utt] = str((mix_dir / f"{utt}_noise.wav").resolve())
-                if not np.array_equal(speech, clean.astype(np.float32)):  # scaled so the mixture won't clip
+                if not np.array_equal(speech, clean):  # scaled so the mixture won't clip (load_audio gives float32)
                     save_wav(mix_dir / f"{utt}_clean.wav", speech)
                     reference[utt] = str((mix_dir / f"{utt}_clean.wav").resolve())
                 utt2snr[utt] = f"{snr:g}"
