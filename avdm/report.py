@@ -128,7 +128,9 @@ def build_report(exp_dir: Path, out: Path, command: str = "./run.sh --stage 5 --
              "Produced by stage 6 of the recipe from the stage-5 score files; regenerate with "
              f"`{command}`. Values are means over the test utterances (95% confidence intervals in "
              "each `scoring/result_*.txt`); RTF is wall time over audio duration of the sampling on "
-             "this machine. " + _wer_note(systems), ""]
+             "this machine. Each row is one trained model (one training seed): the intervals cover the "
+             "test utterances, not training, so compare two systems over several seeds before reading a "
+             "small difference between them as an effect. " + _wer_note(systems), ""]
     noisy = {s.set: s for s in systems if s.job == "noisy"}
     reference = {s.set: s for s in systems if s.job == "reference"}
     for job in ("enhance", "enhance_unsup", "generate"):

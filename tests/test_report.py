@@ -57,6 +57,8 @@ def test_report_from_fixture_scores(tmp_path):
                       '--inference_jobs enhance`') == 2
     assert "`conf/av.yaml` (AV)" in text and "`conf/ao.yaml` (audio-only)" in text
     assert "--skip_asr true" in text
+    # the intervals are over utterances; the reader is told that one row is one training seed
+    assert "one training seed" in text.split("\n## ")[0]
     assert (tmp_path / "figures" / "pesq_vs_snr.png").is_file()
     assert "](figures/pesq_vs_snr.png)" in text
     first, png = out.read_bytes(), (tmp_path / "figures" / "pesq_vs_snr.png").read_bytes()
