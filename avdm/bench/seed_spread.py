@@ -1,0 +1,153 @@
+"""Two systems over several training seeds: is their difference larger than what another seed moves?
+
+A paired interval over test utterances says how sure one comparison of *two trained models* is; it
+says nothing of training. This reads the scored outputs of each seed of each system (directories
+with ``scoring/utt2<metric>``, as ``tools/bench/score_dev.sh`` writes them, keys
+``<condition set>__<utterance>``) and reports, per seed and over the seeds, the pooled means, the
+paired difference of the first system minus the second with its 95% interval over utterances, and
+the means per SNR. ``tools/bench/seeds_dev.sh`` trains the seeds and runs this.
+
+  python -m avdm.bench.seed_spread --system AV=exp/dev_av_s0,exp/dev_av_s1 \\
+      --system audio-only=exp/dev_ao_s0,exp/dev_ao_s1 --noisy exp/dev_noisy --out exp/seeds.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from avdm.fileio import read_kv
+from avdm.metrics import mean_ci
+from avdm.report import condition_of
+
+METRICS = ("pesq_wb", "stoi", "estoi", "sisdr")
+DIGITS = {"pesq_wb": 2, "stoi": 3, "estoi": 3, "sisdr": 1}
+
+
+def load_scores(run_dir: Path, metric: str) -> Dict[str, float]:
+    path = Path(run_dir) / "scoring" / f"utt2{metric}"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: score {run_dir} first (tools/bench/score_dev.sh)")
+    return {k: float(v) for k, v in read_kv(path).items()}
+
+
+def common_keys(runs: Sequence[Dict[str, float]], names: Sequence[str]) -> List[str]:
+    """The utterances every run scored; a run that lacks some is an error naming them (a silent
+    drop would compare different utterance sets)."""
+    keys = set(runs[0])
+    for run, name in zip(runs[1:], names[1:]):
+        if set(run) != keys:
+            missing = sorted(keys ^ set(run))
+            raise ValueError(f"{name} and {names[0]} scored different utterances, e.g. {', '.join(missing[:3])}")
+    return sorted(keys)
+
+
+def snr_of(key: str) -> Optional[float]:
+    cond = condition_of(key.split("__", 1)[0])
+    return cond[1] if cond else None
+
+
+def spread(systems: Dict[str, List[Path]], noisy: Optional[Path] = None) -> dict:
+    """Per seed and over seeds: pooled means of every system, the paired difference of the first
+    system minus the second (mean and 95% interval over utterances), and means per SNR."""
+    names = list(systems)
+    if len(names) != 2:
+        raise ValueError(f"give exactly two systems, got {len(names)}: {', '.join(names)}")
+    n_seeds = {len(v) for v in systems.values()}
+    if len(n_seeds) != 1:
+        raise ValueError("both systems need the same number of seeds (seed i of one is paired with seed i of the other)")
+    a, b = names
+    out: dict = {"systems": names, "seeds": n_seeds.pop(), "metrics": {}}
+    for m in METRICS:
+        runs = {name: [load_scores(d, m) for d in dirs] for name, dirs in systems.items()}
+        labels = [f"{name} seed {i}" for name in names for i in range(len(runs[name]))]
+        flat = [r for name in names for r in runs[name]]
+        ref = load_scores(noisy, m) if noisy else None
+        keys = common_keys(flat + ([ref] if ref else []), labels + (["noisy input"] if ref else []))
+        snrs = sorted({s for s in map(snr_of, keys) if s is not None})
+        rec: dict = {"per_seed": [], "by_snr": {}}
+        for ra, rb in zip(runs[a], runs[b]):
+            diff, half, n = mean_ci(ra[k] - rb[k] for k in keys)
+            rec["per_seed"].append({a: statistics.fmean(ra[k] for k in keys),
+                                    b: statistics.fmean(rb[k] for k in keys), "diff": diff, "diff_ci95": half})
+        for name in names:
+            rec[f"mean_{name}"] = statistics.fmean(s[name] for s in rec["per_seed"])
+        diffs = [s["diff"] for s in rec["per_seed"]]
+        rec["mean_diff"] = statistics.fmean(diffs)
+        rec["diff_range"] = [min(diffs), max(diffs)]
+        if ref:
+            rec["noisy"] = statistics.fmean(ref[k] for k in keys)
+        for snr in snrs:
+            ks = [k for k in keys if snr_of(k) == snr]
+            row = {name: statistics.fmean(statistics.fmean(r[k] for k in ks) for r in runs[name]) for name in names}
+            if ref:
+                row["noisy"] = statistics.fmean(ref[k] for k in ks)
+            rec["by_snr"][f"{snr:g}"] = row
+        out["metrics"][m] = rec
+    out["n_utts"] = len(keys)
+    return out
+
+
+def _f(v: float, m: str, sign: bool = False) -> str:
+    return f"{v:+.{DIGITS[m]}f}" if sign else f"{v:.{DIGITS[m]}f}"
+
+
+def to_markdown(res: dict, focus: str = "estoi") -> str:
+    a, b = res["systems"]
+    ms = res["metrics"]
+    head = " / ".join(m.upper().replace("_WB", "-WB").replace("SISDR", "SI-SDR") for m in METRICS)
+    lines = [f"{res['n_utts']} utterances, pooled; {head}", "",
+             f"| seed | {a} | {b} | {a} - {b} {focus.upper()} (95% paired interval) |", "|---|---|---|---|"]
+    for i in range(res["seeds"]):
+        cell = {n: " / ".join(_f(ms[m]["per_seed"][i][n], m) for m in METRICS) for n in (a, b)}
+        s = ms[focus]["per_seed"][i]
+        ci = "" if math.isnan(s["diff_ci95"]) else f" +- {_f(s['diff_ci95'], focus)}"
+        lines.append(f"| {i} | {cell[a]} | {cell[b]} | {_f(s['diff'], focus, True)}{ci} |")
+    mean = {n: " / ".join(_f(ms[m][f"mean_{n}"], m) for m in METRICS) for n in (a, b)}
+    lines.append(f"| mean | {mean[a]} | {mean[b]} | {_f(ms[focus]['mean_diff'], focus, True)} |")
+    if "noisy" in ms[focus]:
+        lines += ["", "noisy input: " + " / ".join(_f(ms[m]["noisy"], m) for m in METRICS)]
+    by = ms[focus]["by_snr"]
+    if by:
+        lines += ["", f"{focus.upper()} per SNR, mean over the seeds:", "",
+                  "| SNR (dB) | " + " | ".join([a, b] + (["noisy input"] if "noisy" in next(iter(by.values())) else []))
+                  + " |", "|---" * (len(next(iter(by.values()))) + 1) + "|"]
+        for snr, row in by.items():
+            lines.append(f"| {snr} | " + " | ".join(_f(row[k], focus) for k in [a, b, "noisy"] if k in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def parse_system(text: str) -> Tuple[str, List[Path]]:
+    name, sep, dirs = text.partition("=")
+    if not sep or not name or not dirs:
+        raise argparse.ArgumentTypeError(f"--system wants NAME=dir1,dir2,..., got '{text}'")
+    return name, [Path(d) for d in dirs.split(",") if d]
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--system", action="append", type=parse_system, required=True,
+                   help="NAME=scored_dir_seed0,scored_dir_seed1,... (twice: the first minus the second)")
+    p.add_argument("--noisy", type=Path, help="the scored noisy input (score_dev.sh noisy - - DIR)")
+    p.add_argument("--focus", default="estoi", choices=METRICS, help="the metric of the difference column")
+    p.add_argument("--out", type=Path, help="also write the numbers as JSON here")
+    args = p.parse_args(argv)
+    systems = dict(args.system)
+    try:
+        res = spread(systems, args.noisy)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"seed_spread: {e}", file=sys.stderr)
+        return 1
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(res, indent=1))
+    sys.stdout.write(to_markdown(res, args.focus))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""avdm.bench.seed_spread: two systems compared over training seeds, from fixture score files."""
+import json
+
+import pytest
+
+from avdm.bench.seed_spread import METRICS, main, spread, to_markdown
+
+KEYS = ["dev_snr-5_heldout__u1", "dev_snr-5_heldout__u2", "dev_snr5_seen__u1", "dev_snr5_seen__u2"]
+
+
+def _scored(root, name, values):
+    """A scored run: scoring/utt2<metric> for every metric, `values` (one per key) for all of them."""
+    d = root / name / "scoring"
+    d.mkdir(parents=True)
+    for m in METRICS:
+        (d / f"utt2{m}").write_text("".join(f"{k} {v:.4f}\n" for k, v in zip(KEYS, values)))
+    return root / name
+
+
+def test_per_seed_differences_means_and_snr_groups(tmp_path):
+    a = [_scored(tmp_path, "a0", [0.5, 0.7, 0.8, 0.6]), _scored(tmp_path, "a1", [0.4, 0.4, 0.6, 0.6])]
+    b = [_scored(tmp_path, "b0", [0.4, 0.6, 0.7, 0.5]), _scored(tmp_path, "b1", [0.5, 0.5, 0.7, 0.7])]
+    noisy = _scored(tmp_path, "noisy", [0.3, 0.3, 0.5, 0.5])
+    res = spread({"AV": a, "AO": b}, noisy)
+    e = res["metrics"]["estoi"]
+    assert res["seeds"] == 2 and res["n_utts"] == 4
+    assert e["per_seed"][0]["AV"] == pytest.approx(0.65) and e["per_seed"][0]["AO"] == pytest.approx(0.55)
+    assert e["per_seed"][0]["diff"] == pytest.approx(0.1)
+    assert e["per_seed"][0]["diff_ci95"] == pytest.approx(0.0, abs=1e-9)  # the same +0.1 on every utterance
+    assert e["per_seed"][1]["diff"] == pytest.approx(-0.1)
+    assert e["mean_diff"] == pytest.approx(0.0, abs=1e-12)  # seeds that disagree cancel
+    assert e["diff_range"] == pytest.approx([-0.1, 0.1])
+    assert e["mean_AV"] == pytest.approx(0.575) and e["noisy"] == pytest.approx(0.4)
+    # per SNR: the mean over seeds of each seed's mean over that SNR's utterances
+    assert e["by_snr"]["-5"] == pytest.approx({"AV": 0.5, "AO": 0.5, "noisy": 0.3})
+    assert e["by_snr"]["5"] == pytest.approx({"AV": 0.65, "AO": 0.65, "noisy": 0.5})
+    md = to_markdown(res)
+    assert "| 0 | 0.65 / 0.650 / 0.650 / 0.7 | 0.55 / 0.550 / 0.550 / 0.6 | +0.100 +- 0.000 |" in md
+    assert "| mean |" in md and "+0.000 |" in md
+    assert "| -5 | 0.500 | 0.500 | 0.300 |" in md
+
+
+def test_runs_that_scored_different_utterances_are_an_error(tmp_path):
+    a = [_scored(tmp_path, "a0", [0.5] * 4)]
+    b = _scored(tmp_path, "b0", [0.4] * 4)
+    lines = (b / "scoring" / "utt2estoi").read_text().splitlines()
+    (b / "scoring" / "utt2estoi").write_text("\n".join(lines[:-1]) + "\n")
+    with pytest.raises(ValueError, match="AO seed 0 and AV seed 0 scored different utterances, e.g. dev_snr5_seen__u2"):
+        spread({"AV": a, "AO": [b]})
+
+
+def test_unequal_seed_counts_and_three_systems_are_refused(tmp_path):
+    a = [_scored(tmp_path, f"a{i}", [0.5] * 4) for i in range(2)]
+    b = [_scored(tmp_path, "b0", [0.4] * 4)]
+    with pytest.raises(ValueError, match="same number of seeds"):
+        spread({"AV": a, "AO": b})
+    with pytest.raises(ValueError, match="exactly two systems"):
+        spread({"AV": a, "AO": a, "X": a})
+
+
+def test_cli_writes_json_and_names_a_missing_score_dir(tmp_path, capsys):
+    _scored(tmp_path, "a0", [0.5, 0.6, 0.7, 0.8])
+    _scored(tmp_path, "b0", [0.5, 0.5, 0.5, 0.5])
+    out = tmp_path / "seeds.json"
+    assert main(["--system", f"AV={tmp_path / 'a0'}", "--system", f"AO={tmp_path / 'b0'}", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["metrics"]["pesq_wb"]["per_seed"][0]["diff"] == pytest.approx(0.15)
+    assert "| AV - AO ESTOI" in capsys.readouterr().out.replace("| seed | AV | AO ", "")
+    assert main(["--system", f"AV={tmp_path / 'a0'}", "--system", f"AO={tmp_path / 'nope'}"]) == 1
+    assert f"{tmp_path / 'nope' / 'scoring' / 'utt2pesq_wb'} not found" in capsys.readouterr().err
