@@ -22,10 +22,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from avdm.fileio import read_kv
 from avdm.metrics import mean_ci
-from avdm.report import condition_of
+from avdm.report import COLUMNS, condition_of
 
 METRICS = ("pesq_wb", "stoi", "estoi", "sisdr")
-DIGITS = {"pesq_wb": 2, "stoi": 3, "estoi": 3, "sisdr": 1}
+TITLE = {key: title for key, title, _ in COLUMNS}
+DIGITS = {key: digits for key, _, digits in COLUMNS}
 
 
 def load_scores(run_dir: Path, metric: str) -> Dict[str, float]:
@@ -68,7 +69,7 @@ def spread(systems: Dict[str, List[Path]], noisy: Optional[Path] = None) -> dict
         flat = [r for name in names for r in runs[name]]
         ref = load_scores(noisy, m) if noisy else None
         keys = common_keys(flat + ([ref] if ref else []), labels + (["noisy input"] if ref else []))
-        snrs = sorted({s for s in map(snr_of, keys) if s is not None})
+        snr = {k: snr_of(k) for k in keys}
         rec: dict = {"per_seed": [], "by_snr": {}}
         for ra, rb in zip(runs[a], runs[b]):
             diff, half, n = mean_ci(ra[k] - rb[k] for k in keys)
@@ -81,12 +82,12 @@ def spread(systems: Dict[str, List[Path]], noisy: Optional[Path] = None) -> dict
         rec["diff_range"] = [min(diffs), max(diffs)]
         if ref:
             rec["noisy"] = statistics.fmean(ref[k] for k in keys)
-        for snr in snrs:
-            ks = [k for k in keys if snr_of(k) == snr]
+        for level in sorted({v for v in snr.values() if v is not None}):
+            ks = [k for k in keys if snr[k] == level]
             row = {name: statistics.fmean(statistics.fmean(r[k] for k in ks) for r in runs[name]) for name in names}
             if ref:
                 row["noisy"] = statistics.fmean(ref[k] for k in ks)
-            rec["by_snr"][f"{snr:g}"] = row
+            rec["by_snr"][f"{level:g}"] = row
         out["metrics"][m] = rec
     out["n_utts"] = len(keys)
     return out
@@ -99,9 +100,9 @@ def _f(v: float, m: str, sign: bool = False) -> str:
 def to_markdown(res: dict, focus: str = "estoi") -> str:
     a, b = res["systems"]
     ms = res["metrics"]
-    head = " / ".join(m.upper().replace("_WB", "-WB").replace("SISDR", "SI-SDR") for m in METRICS)
+    head = " / ".join(TITLE[m] for m in METRICS)
     lines = [f"{res['n_utts']} utterances, pooled; {head}", "",
-             f"| seed | {a} | {b} | {a} - {b} {focus.upper()} (95% paired interval) |", "|---|---|---|---|"]
+             f"| seed | {a} | {b} | {a} - {b} {TITLE[focus]} (95% paired interval) |", "|---|---|---|---|"]
     for i in range(res["seeds"]):
         cell = {n: " / ".join(_f(ms[m]["per_seed"][i][n], m) for m in METRICS) for n in (a, b)}
         s = ms[focus]["per_seed"][i]
@@ -113,11 +114,12 @@ def to_markdown(res: dict, focus: str = "estoi") -> str:
         lines += ["", "noisy input: " + " / ".join(_f(ms[m]["noisy"], m) for m in METRICS)]
     by = ms[focus]["by_snr"]
     if by:
-        lines += ["", f"{focus.upper()} per SNR, mean over the seeds:", "",
-                  "| SNR (dB) | " + " | ".join([a, b] + (["noisy input"] if "noisy" in next(iter(by.values())) else []))
-                  + " |", "|---" * (len(next(iter(by.values()))) + 1) + "|"]
-        for snr, row in by.items():
-            lines.append(f"| {snr} | " + " | ".join(_f(row[k], focus) for k in [a, b, "noisy"] if k in row) + " |")
+        cols = list(next(iter(by.values())))  # a, b and, with a noisy input, "noisy"
+        lines += ["", f"{TITLE[focus]} per SNR, mean over the seeds:", "",
+                  "| SNR (dB) | " + " | ".join("noisy input" if c == "noisy" else c for c in cols) + " |",
+                  "|---" * (len(cols) + 1) + "|"]
+        for level, row in by.items():
+            lines.append(f"| {level} | " + " | ".join(_f(row[c], focus) for c in cols) + " |")
     return "\n".join(lines) + "\n"
 
 
