@@ -1,5 +1,7 @@
 """avdm.bench.seed_spread: two systems compared over training seeds, from fixture score files."""
 import json
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -67,3 +69,24 @@ def test_cli_writes_json_and_names_a_missing_score_dir(tmp_path, capsys):
     assert "| AV - AO ESTOI" in capsys.readouterr().out.replace("| seed | AV | AO ", "")
     assert main(["--system", f"AV={tmp_path / 'a0'}", "--system", f"AO={tmp_path / 'nope'}"]) == 1
     assert f"{tmp_path / 'nope' / 'scoring' / 'utt2pesq_wb'} not found" in capsys.readouterr().err
+
+
+def _seeds_dev(cwd, *args):
+    script = Path(__file__).resolve().parents[1] / "tools" / "bench" / "seeds_dev.sh"
+    return subprocess.run(["bash", str(script), *args], cwd=cwd, capture_output=True, text=True)
+
+
+def test_seeds_dev_refuses_a_missing_config_or_one_without_a_seed_before_training(tmp_path):
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "decode_enhance.yaml").write_text("sampler: dpm2m\n")
+    (tmp_path / "a.yaml").write_text("seed: 0\nbatch_size: 6\n")
+    (tmp_path / "b.yaml").write_text("batch_size: 6\n")  # no top-level seed
+    r = _seeds_dev(tmp_path)
+    assert r.returncode == 2 and "seeds_dev.sh <config_a.yaml> <config_b.yaml> <out_dir>" in r.stderr
+    r = _seeds_dev(tmp_path, "a.yaml", "nope.yaml", "out")
+    assert r.returncode == 1 and "nope.yaml not found" in r.stderr
+    r = _seeds_dev(tmp_path, "a.yaml", "b.yaml", "out")
+    assert r.returncode == 1 and "b.yaml has no top-level 'seed:' line to vary" in r.stderr
+    r = _seeds_dev(tmp_path, "a.yaml", "a.yaml", "out", "--bogus", "1")
+    assert r.returncode == 2 and "unknown option --bogus" in r.stderr
+    assert not (tmp_path / "out").exists()  # nothing trained, nothing written
