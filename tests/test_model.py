@@ -208,6 +208,39 @@ def test_training_loss_does_not_depend_on_the_input_level():
     assert model.input_scale(np.zeros(10, np.float32)) == pytest.approx(1e-4)  # silence is not blown up
 
 
+@pytest.mark.parametrize("normalize", ["peak", "rms"])
+def test_training_loss_is_level_invariant_for_every_normalisation(normalize):
+    model = build(mode="conditional", parameterization="edm", normalize=normalize).train()
+    b = batch()
+    quiet = dict(b, speech=0.01 * b["speech"], speech_mix=0.01 * b["speech_mix"])
+    torch.manual_seed(3)
+    loud_loss = model(**b)[0]
+    torch.manual_seed(3)
+    quiet_loss = model(**quiet)[0]
+    torch.testing.assert_close(loud_loss, quiet_loss, rtol=1e-4, atol=1e-6)
+
+
+def test_rms_level_ignores_padding_and_barely_moves_for_a_click():
+    from avdm.model import RMS_TO_PEAK
+
+    model = build(mode="conditional", normalize="rms")
+    t = torch.arange(16000) / 16000
+    tone = 0.1 * torch.sin(2 * math.pi * 200 * t)  # RMS 0.1 / sqrt(2)
+    padded = torch.stack([tone, torch.cat([tone[:8000], torch.zeros(8000)])])
+    level = model._level(padded, torch.tensor([16000, 8000]))
+    torch.testing.assert_close(level, torch.full((2, 1), RMS_TO_PEAK * 0.1 / math.sqrt(2)), rtol=1e-3, atol=0)
+    clicked = tone.clone()
+    clicked[5000:5016] += 1.0  # 1 ms impulse ten times the tone's peak
+    peak = build(mode="conditional", normalize="peak")
+    assert peak.input_scale(clicked) / peak.input_scale(tone) > 9  # the click sets the peak level
+    assert 1.0 < model.input_scale(clicked) / model.input_scale(tone) < 1.2  # and barely moves the RMS one
+    # inference divides a whole utterance by the level training computes for it
+    assert model.input_scale(tone.numpy()) == pytest.approx(float(level[0]), rel=1e-5)
+    assert model.input_scale(np.zeros(10, np.float32)) == pytest.approx(1e-4)  # silence is not blown up
+    with pytest.raises(ValueError, match="unknown normalize 'loudness'; known: peak, rms, none"):
+        build(normalize="loudness")
+
+
 def test_bad_parameterization_is_named():
     with pytest.raises(ValueError, match="unknown parameterization 'v'"):
         build(parameterization="v")
