@@ -105,6 +105,23 @@ def test_enhancement_with_the_wiener_output_beats_the_noisy_input():
     assert err_out < 0.9 * err_in  # measured 0.40 vs 0.49 (oracle Wiener 0.33)
 
 
+def test_wiener_gain_floor_bounds_the_suppression_of_every_bin():
+    S, Y, g = gaussian_case(F=32, T=80, seed=4)
+    runs = {}
+    for floor in (0.0, 0.3, 1.0):
+        est, _, _ = sample(Y, torch.Generator().manual_seed(9), steps=20, em_iters=3, gain_floor=floor)
+        runs[floor] = est
+    ratio = runs[0.3].abs() / Y.abs()
+    assert ratio.min() >= 0.3 - 1e-5 and ratio.max() <= 1 + 1e-5
+    assert (runs[0.0].abs() / Y.abs()).min() < 0.05  # without a floor some bins are nearly removed
+    # the floor only lifts bins the filter pushed below it; the others are untouched
+    lifted = runs[0.0].abs() / Y.abs() < 0.3
+    assert torch.allclose(runs[0.3][~lifted], runs[0.0][~lifted], atol=1e-5)
+    assert torch.allclose(runs[1.0], Y.to(runs[1.0].dtype), atol=1e-5)  # floor 1: the observation
+    with pytest.raises(ValueError, match="gain_floor"):
+        SAMPLERS.build("posterior_nmf", {"gain_floor": 1.5})
+
+
 def test_likelihood_weight_zero_ignores_the_observation():
     S, Y, g = gaussian_case(F=16, T=40, seed=5)
     est, _, _ = sample(Y, g, steps=10, likelihood_weight=0.0, em_iters=0, wiener=False)

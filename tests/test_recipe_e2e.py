@@ -49,6 +49,17 @@ def test_run_sh_stages_0_to_6(tmp_path):
     # the decode config stage 4 used travels with the model (avdm-enhance / avdm-pack use it)
     used = yaml.safe_load((recipe / "exp/train_prior_lite/decode_enhance_unsup.yaml").read_text())
     assert used == yaml.safe_load((recipe / "conf/decode_enhance_unsup.yaml").read_text())
+    # a trial decode on the dev sets scores them pooled and leaves the recipe's decode config alone
+    trial = recipe / "conf_trial.yaml"
+    trial.write_text(yaml.safe_dump({**used, "sampler_conf": {**used["sampler_conf"], "steps": 1}}))
+    r3 = subprocess.run(["bash", "-c", ". ./path.sh && " + str(ROOT / "tools/bench/score_dev.sh")
+                         + " exp/train_prior_lite enhance_unsup conf_trial.yaml exp/dev_trial --nj 2"],
+                        cwd=recipe, env=env, capture_output=True, text=True, timeout=300)
+    assert r3.returncode == 0, r3.stderr[-3000:]
+    assert " pesq_wb " in r3.stdout and " estoi " in r3.stdout
+    pooled = (recipe / "exp/dev_trial/inf.scp").read_text().splitlines()
+    assert {line.split("__")[0] for line in pooled} == {"dev_snr0_seen", "dev_snr0_heldout"}
+    assert yaml.safe_load((recipe / "exp/train_prior_lite/decode_enhance_unsup.yaml").read_text()) == used
     report = (recipe / "RESULTS.md").read_text()
     assert "Unsupervised AV enhancement" in report and "Lip-to-speech generation" in report
     assert "| noisy input |" in report and "train_prior_lite (AV)" in report

@@ -8,7 +8,7 @@ Several sets (comma-separated, paired with as many output dirs) share the N jobs
 is loaded N times in all rather than N times per set.  Writes every out_dir/{wav/<utt>.wav,
 wav.scp, utt2nfe, utt2rtf, decode_config.yaml, skipped}, and, once every set succeeded, the
 decode config beside the model (<model_dir>/decode_<job>.yaml, used by avdm-enhance/-generate
-and carried by avdm-pack).  Results are deterministic for a seed
+and carried by avdm-pack; not with ``--probe``).  Results are deterministic for a seed
 (each utterance draws from its own seeded generator).
 """
 from __future__ import annotations
@@ -108,6 +108,9 @@ def main(argv=None) -> int:
     p.add_argument("--nj", type=int, default=1)
     p.add_argument("--ngpu", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--probe", action="store_true",
+                   help="leave the model dir alone: no decode config is written beside the model "
+                        "(a trial decode, e.g. tools/bench/score_dev.sh, must not replace the recipe's)")
     p.add_argument("--keys", default=None, help="(internal) run one job on these keys")
     args = p.parse_args(argv)
     setup_logging()
@@ -155,7 +158,7 @@ def main(argv=None) -> int:
     failed = False
     for data, out in zip(datas, outs):
         failed |= not _merge(out, len(parts), args, config, model_dir, data)
-    if not failed and model_dir.is_dir():
+    if not failed and model_dir.is_dir() and not args.probe:
         # beside the model, so avdm-enhance / avdm-generate / avdm-pack decode as the recipe did
         from avdm.inference.model_io import decode_config_file_name
 

@@ -22,7 +22,9 @@ power (``em_trace`` keeps the log-likelihood before and after each update).  The
 returns the denoised estimate under the corrected score (``final_denoise``, the default) rather
 than taking one more solver step to ``t_eps``: with few steps that step spans much of the process
 and overshoots.  A final Wiener filter with the speech and noise power estimates gives the output
-(UDiffSE-style).
+(UDiffSE-style); ``gain_floor`` is the least gain that filter applies to any time-frequency bin
+(0: none; 1: the observation itself), the usual guard against suppressing speech where the
+speech estimate is too weak.
 """
 from __future__ import annotations
 
@@ -84,7 +86,8 @@ class PosteriorNMF:
 
     def __init__(self, steps: int = 30, t_eps: float = 0.03, nmf_rank: int = 8, likelihood_weight: float = 1.0,
                  em_every: int = 1, em_iters: int = 2, wiener: bool = True, seed: int = 0,
-                 noise_init: str = "random", quiet_fraction: float = 0.2, final_denoise: bool = True):
+                 noise_init: str = "random", quiet_fraction: float = 0.2, final_denoise: bool = True,
+                 gain_floor: float = 0.0):
         if steps < 1 or nmf_rank < 1 or em_iters < 0:
             raise ValueError(f"posterior_nmf: need steps >= 1, nmf_rank >= 1, em_iters >= 0 "
                              f"(got {steps}, {nmf_rank}, {em_iters})")
@@ -92,7 +95,10 @@ class PosteriorNMF:
             raise ValueError(f"posterior_nmf: noise_init must be 'random' or 'quiet_frames' (got '{noise_init}')")
         if not 0.0 < quiet_fraction <= 1.0:
             raise ValueError(f"posterior_nmf: quiet_fraction must be in (0, 1] (got {quiet_fraction})")
+        if not 0.0 <= gain_floor <= 1.0:
+            raise ValueError(f"posterior_nmf: gain_floor must be in [0, 1] (got {gain_floor})")
         self.noise_init = noise_init
+        self.gain_floor = float(gain_floor)
         self.final_denoise = bool(final_denoise)
         self.quiet_fraction = float(quiet_fraction)
         self.steps = int(steps)
@@ -212,7 +218,7 @@ class PosteriorNMF:
         S = comp.to_linear(x)[:, 0]
         if self.wiener:
             Ps_t, Pn_t = S.abs() ** 2, (W @ H).to(rdt)
-            S = Yl * Ps_t / (Ps_t + Pn_t + EPS)
+            S = Yl * (Ps_t / (Ps_t + Pn_t + EPS)).clamp_min(self.gain_floor)
         return comp.to_compressed(S.unsqueeze(1)), (W, H)
 
 

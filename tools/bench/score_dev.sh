@@ -8,7 +8,8 @@
 # Run from a recipe dir (egs/grid) after stage 2, with its path.sh sourced.  <job> is enhance or
 # enhance_unsup.  Writes <out_dir>/<dev set>/wav.scp (decoded speech), <out_dir>/{ref,inf}.scp
 # (keys prefixed by the set name) and <out_dir>/scoring/ (avdm-score: per utterance and pooled
-# means with 95% intervals), and prints the pooled PESQ-WB, STOI, ESTOI and SI-SDR.
+# means with 95% intervals), and prints the pooled PESQ-WB, STOI, ESTOI and SI-SDR.  The model dir
+# is left as it was (the recipe's decode config beside the model is not replaced).
 
 set -euo pipefail
 
@@ -32,7 +33,7 @@ ins=""; outs=""
 for s in ${sets}; do ins="${ins:+${ins},}dump/raw/${s}"; outs="${outs:+${outs},}${out}/${s}"; done
 mkdir -p "${out}"
 [ "${model}" = noisy ] || python -m avdm.bin.stage_infer --job "${job}" --model_dir "${model}" --data_dir "${ins}" \
-    --out_dir "${outs}" --inference_config "${config}" --nj "${nj}" > "${out}/infer.log" 2>&1 \
+    --out_dir "${outs}" --inference_config "${config}" --nj "${nj}" --probe > "${out}/infer.log" 2>&1 \
     || { echo "$0: decoding failed, see ${out}/infer.log" >&2; exit 1; }
 : > "${out}/ref.scp"; : > "${out}/inf.scp"
 for s in ${sets}; do
