@@ -120,6 +120,8 @@ def test_wiener_gain_floor_bounds_the_suppression_of_every_bin():
     assert torch.allclose(runs[1.0], Y.to(runs[1.0].dtype), atol=1e-5)  # floor 1: the observation
     with pytest.raises(ValueError, match="gain_floor"):
         SAMPLERS.build("posterior_nmf", {"gain_floor": 1.5})
+    with pytest.raises(ValueError, match="wiener: true"):
+        SAMPLERS.build("posterior_nmf", {"gain_floor": 0.1, "wiener": False})
 
 
 def test_likelihood_weight_zero_ignores_the_observation():

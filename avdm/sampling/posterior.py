@@ -97,6 +97,9 @@ class PosteriorNMF:
             raise ValueError(f"posterior_nmf: quiet_fraction must be in (0, 1] (got {quiet_fraction})")
         if not 0.0 <= gain_floor <= 1.0:
             raise ValueError(f"posterior_nmf: gain_floor must be in [0, 1] (got {gain_floor})")
+        if gain_floor > 0 and not wiener:
+            raise ValueError("posterior_nmf: gain_floor is the floor of the final Wiener filter; "
+                             "it needs wiener: true")
         self.noise_init = noise_init
         self.gain_floor = float(gain_floor)
         self.final_denoise = bool(final_denoise)
