@@ -140,6 +140,16 @@ class AVDiffusionModel(AbsESPnetModel):
         self.ema_null.lerp_(self.null_visual.detach(), 1 - decay)
         self.ema_updates += 1
 
+    def load_pretrained(self) -> None:
+        """Load pretrained components (the lip front-end) at the start of training and copy them into
+        the EMA; a trained model's own state holds them afterwards, so inference never calls this."""
+        load = getattr(self.net["visual"], "load_pretrained", None)
+        if load is None:
+            return
+        load()
+        if self.ema is not None:
+            self.ema.load_state_dict(self.net.state_dict())
+
     def _nets(self, use_ema: bool):
         if use_ema and self.ema is not None and int(self.ema_updates) > 0:
             return self.ema, self.ema_null

@@ -5,7 +5,10 @@ iterator delivers whole utterances and this function crops an aligned segment (6
 video frame).  Lips arrive as uint8 (ESPnet's dataset only accepts float/int arrays) and leave as
 float32 pixel values; the model normalises them with the training-set statistics.  Supervised
 (conditional) models get their noisy input by mixing a random noise of the training noise bank at
-a random SNR on the fly, so no fixed noisy copy of the training set is needed.
+a random SNR on the fly, so no fixed noisy copy of the training set is needed; with probability
+``talker_prob`` the interferer is instead another training speaker's utterance (a competing talker,
+at an SNR from ``talker_snr_range`` measured on both active speech levels), which only the lips tell
+apart from the target.
 """
 from __future__ import annotations
 
@@ -23,7 +26,14 @@ logger = logging.getLogger(__name__)
 class AVPreprocessor:
     def __init__(self, train: bool, segment_frames: Optional[int] = 40, lip_crop: int = 88,
                  flip_prob: float = 0.5, noise_scp: Optional[str] = None,
-                 snr_range: Sequence[float] = (-5.0, 10.0), mix_prob: float = 1.0):
+                 snr_range: Sequence[float] = (-5.0, 10.0), mix_prob: float = 1.0,
+                 talker_prob: float = 0.0, talker_snr_range: Sequence[float] = (-6.0, 6.0),
+                 talker_scp: Optional[str] = None, talker_utt2spk: Optional[str] = None):
+        if not 0.0 <= talker_prob <= 1.0:
+            raise ValueError(f"talker_prob must be in [0, 1], got {talker_prob}")
+        if talker_prob > 0 and not (talker_scp and talker_utt2spk):
+            raise ValueError("talker_prob > 0 needs talker_scp and talker_utt2spk (the training speech and "
+                             "its speakers; stage 3 passes them)")
         self.train = train
         self.segment_frames = int(segment_frames) if segment_frames else None
         self.lip_crop = int(lip_crop)
@@ -32,6 +42,10 @@ class AVPreprocessor:
         self.mix_prob = float(mix_prob)
         self.noise_scp = noise_scp
         self._noises = None
+        self.talker_prob = float(talker_prob)
+        self.talker_snr_range = tuple(float(s) for s in talker_snr_range)
+        self.talker_scp, self.talker_utt2spk = talker_scp, talker_utt2spk
+        self._talkers = None
 
     def _rng(self, uid: str) -> np.random.Generator:
         if self.train:
@@ -48,6 +62,25 @@ class AVPreprocessor:
             if not self._noises:
                 raise ValueError(f"{self.noise_scp}: no noise files")
         return self._noises
+
+    def _talker_for(self, uid: str, rng: np.random.Generator) -> np.ndarray:
+        """An utterance of another speaker than ``uid``'s, loaded when drawn."""
+        if self._talkers is None:
+            from avdm.fileio import read_kv
+
+            scp, spk = read_kv(self.talker_scp), read_kv(self.talker_utt2spk)
+            missing = sorted(set(scp) - set(spk))
+            if missing:
+                raise ValueError(f"{self.talker_utt2spk}: no speaker for {missing[0]} of {self.talker_scp}")
+            self._talkers = (sorted(scp.items()), spk)
+        items, spk = self._talkers
+        own = spk.get(uid)
+        others = [path for utt, path in items if spk[utt] != own]
+        if not others:
+            raise ValueError(f"{self.talker_scp}: no utterance of a speaker other than {own} to mix with {uid}")
+        from avdm.audio_io import load_audio
+
+        return load_audio(others[int(rng.integers(len(others)))])
 
     def __call__(self, uid: str, data: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         rng = self._rng(uid)
@@ -85,13 +118,18 @@ class AVPreprocessor:
         if self.noise_scp and "speech" in out and "speech_mix" not in out and rng.random() < self.mix_prob:
             from avdm.data.mixing import mix
 
-            noises = self._noise_bank()
-            noise = noises[int(rng.integers(len(noises)))]
-            snr = float(rng.uniform(*self.snr_range))
+            level = "mean"
+            if self.talker_prob > 0 and rng.random() < self.talker_prob:
+                noise, level = self._talker_for(uid, rng), "active"
+                snr = float(rng.uniform(*self.talker_snr_range))
+            else:
+                noises = self._noise_bank()
+                noise = noises[int(rng.integers(len(noises)))]
+                snr = float(rng.uniform(*self.snr_range))
             try:
                 # the target is the speech at the level it has in the mixture (scaled down with the
                 # noise where the sum would clip), not the unscaled segment
-                out["speech_mix"], _, out["speech"] = mix(out["speech"], noise, snr, rng)
+                out["speech_mix"], _, out["speech"] = mix(out["speech"], noise, snr, rng, noise_level=level)
             except ValueError as e:  # silent segment: train on it unmixed rather than fail
                 logger.debug("%s: no mixing (%s)", uid, e)
                 out["speech_mix"] = out["speech"].copy()

@@ -23,7 +23,9 @@ COLUMNS = (("pesq_wb", "PESQ-WB", 2), ("pesq_nb", "PESQ-NB", 2), ("stoi", "STOI"
 JOB_TITLES = {"enhance": "Supervised AV enhancement (enhance)",
               "enhance_unsup": "Unsupervised AV enhancement (enhance_unsup)",
               "generate": "Lip-to-speech generation (generate)"}
-_COND = re.compile(r"^(?P<base>.+)_snr(?P<snr>-?[\d.]+)_(?P<kind>seen|heldout)$")
+_COND = re.compile(r"^(?P<base>.+)_snr(?P<snr>-?[\d.]+)_(?P<kind>seen|heldout|talker)$")
+KIND_TITLES = {"seen": "seen noise types", "heldout": "held-out noise types",
+               "talker": "competing talker (another unseen speaker)"}
 
 
 @dataclass
@@ -141,8 +143,7 @@ def build_report(exp_dir: Path, out: Path, command: str = "./run.sh --stage 5 --
         sets = sorted({s.set for s in js}, key=lambda n: (condition_of(n) or (n, 0.0, ""))[1:] + (n,))
         for set_name in sets:
             cond = condition_of(set_name)
-            title = (f"### {cond[0]}: SNR {cond[1]:g} dB, {'seen' if cond[2] == 'seen' else 'held-out'} noise types"
-                     if cond else f"### {set_name}")
+            title = f"### {cond[0]}: SNR {cond[1]:g} dB, {KIND_TITLES[cond[2]]}" if cond else f"### {set_name}"
             lines += [title, ""] + _header()
             if base_of(set_name) in reference:
                 lines.append(_row("clean reference", reference[base_of(set_name)]))
@@ -158,6 +159,7 @@ def build_report(exp_dir: Path, out: Path, command: str = "./run.sh --stage 5 --
         lines.append("Systems: " + "; ".join(f"`{t}` (exp/{t}/config.yaml) sampled with `{smp}` {conf}, "
                                               f"guidance {g}" for t, smp, conf, g in decodes) + ".")
         lines.append("")
+    lines += _frontend_section(exp_dir)
     if figures:
         fig_lines = make_figures(exp_dir, out.parent / "figures", systems, dump_dir)
         if fig_lines:
@@ -168,6 +170,23 @@ def build_report(exp_dir: Path, out: Path, command: str = "./run.sh --stage 5 --
     with atomic_open(out) as f:
         f.write(text)
     return text
+
+
+def _frontend_section(exp_dir: Path) -> List[str]:
+    """The lip front-end's probe: how well the lips alone predict the speech envelope of held-out speakers."""
+    probe = exp_dir / "lip_frontend" / "probe.json"
+    if not probe.is_file():
+        return []
+    res = _load_json(probe)
+    rows = [(k, v) for k, v in sorted(res.items()) if isinstance(v, dict) and "broadband_r" in v]
+    lines = ["## Lip front-end probe", "",
+             f"The visual encoder pretrained in stage 3 ({res.get('steps', '?')} steps) predicts the speech's log-mel "
+             "envelope from the lips alone; Pearson r between predicted and true envelope on held-out speakers "
+             "(broadband: log energy over all frames; bands: the standardised 20-band envelope). "
+             "From `exp/lip_frontend/probe.json`.", "",
+             "| set | utterances | broadband r | band r |", "|---|---|---|---|"]
+    lines += [f"| {k} | {v['utterances']} | {v['broadband_r']:.3f} | {v['band_r']:.3f} |" for k, v in rows]
+    return lines + [""]
 
 
 def make_figures(exp_dir: Path, fig_dir: Path, systems: List[System], dump_dir: Optional[Path] = None) -> List[str]:
@@ -190,7 +209,8 @@ def make_figures(exp_dir: Path, fig_dir: Path, systems: List[System], dump_dir: 
         fig, ax = plt.subplots(figsize=(7, 4.5))
         for (name, kind), pts in sorted(series.items()):
             pts.sort()
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", linestyle="-" if kind == "seen" else "--",
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o",
+                    linestyle={"seen": "-", "heldout": "--"}.get(kind, ":"),
                     label=f"{name} [{kind}]")
         ax.set_xlabel("SNR (dB)")
         ax.set_ylabel("PESQ-WB")
@@ -199,7 +219,8 @@ def make_figures(exp_dir: Path, fig_dir: Path, systems: List[System], dump_dir: 
         fig.tight_layout()
         fig.savefig(fig_dir / "pesq_vs_snr.png", dpi=110, metadata={"Software": None})
         plt.close(fig)
-        lines.append("![PESQ-WB versus SNR (solid: seen noise types, dashed: held-out)](figures/pesq_vs_snr.png)")
+        lines.append("![PESQ-WB versus SNR (solid: seen noise types, dashed: held-out, dotted: competing talker)]"
+                     "(figures/pesq_vs_snr.png)")
     spec = _spectrogram_figure(exp_dir, fig_dir, systems, dump_dir or exp_dir.parent / "dump" / "raw")
     if spec:
         lines += ["", spec]

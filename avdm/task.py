@@ -89,4 +89,5 @@ class AVDMTask(AbsTask):
             from espnet2.torch_utils.initialize import initialize
 
             initialize(model, args.init)
+        model.load_pretrained()  # after any re-initialisation; a resumed checkpoint overrides both
         return model

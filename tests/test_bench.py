@@ -116,7 +116,7 @@ def test_smallest_nfe_reaching_the_reference():
 
 # ---------------------------------------------------------------------------------------- data
 def test_other_lips_are_shifted_and_fitted():
-    from avdm.bench.dumpset import Utterance, fit_length, shifted_lips
+    from avdm.data.dumpset import Utterance, fit_length, shifted_lips
 
     utts = [Utterance(f"u{i}", n, np.zeros(1), lips=np.full((n, 2, 2), i, np.uint8)) for i, n in enumerate((3, 5, 4))]
     other = shifted_lips(utts)
@@ -125,6 +125,21 @@ def test_other_lips_are_shifted_and_fitted():
     assert np.array_equal(fit_length(utts[0].lips, 5)[3:], np.zeros((2, 2, 2), np.uint8))
     with pytest.raises(ValueError, match="at least 2"):
         shifted_lips(utts[:1])
+
+
+def test_same_speaker_lips_come_from_another_utterance_of_that_speaker():
+    from avdm.data.dumpset import Utterance, same_speaker_lips
+
+    spk = ["a", "b", "a", "b", "a"]
+    utts = [Utterance(f"{s}_u{i}", 3, np.zeros(1), lips=np.full((4, 2, 2), i, np.uint8), spk=s)
+            for i, s in enumerate(spk)]
+    other = same_speaker_lips(utts)
+    assert [int(o[0, 0, 0]) for o in other] == [2, 3, 4, 1, 0]  # a: 0->2->4->0, b: 1->3->1
+    assert all(o.shape[0] == 3 for o in other)
+    with pytest.raises(ValueError, match="speaker\\(s\\) c have a single utterance"):
+        same_speaker_lips(utts + [Utterance("c_u9", 3, np.zeros(1), lips=utts[0].lips, spk="c")])
+    with pytest.raises(ValueError, match="u7: no speaker"):
+        same_speaker_lips([Utterance("u7", 3, np.zeros(1), lips=utts[0].lips)])
 
 
 def test_train_log_speed_and_budget(tmp_path):
@@ -162,7 +177,10 @@ def fixture_records():
         "target_entry": {"model": "train_cond_lite", "rtf": 0.321, "nfe": 8}, "ratios": []}
     visual = {"command": "avdm-bench visual", "budget": {"equal": True}, "enhance": {"by_snr": {"-5": {
         "av": {"pesq_wb": 1.456, "estoi": 0.61, "n": 4}, "ao": {"pesq_wb": 1.4, "estoi": 0.5},
-        "noisy": {"pesq_wb": 1.1, "estoi": 0.4}, "delta": {"pesq_wb": 0.056, "estoi": 0.11}}}},
+        "noisy": {"pesq_wb": 1.1, "estoi": 0.4}, "delta": {"pesq_wb": 0.056, "estoi": 0.11}}},
+        "talker": {"0": {"av": {"pesq_wb": 1.3, "estoi": 0.6}, "ao": {"pesq_wb": 1.2, "estoi": 0.45},
+                         "noisy": {"pesq_wb": 1.1, "estoi": 0.5}, "delta": {"pesq_wb": 0.1, "estoi": 0.15},
+                         "other_lips": {"estoi": 0.58}, "lips_gap": {"estoi": 0.02}}}},
         "lip_to_speech": {"data_dir": "dump/raw/test", "n": 4, "shift": 1, "true_lips": {"estoi": 0.3},
                           "other_lips": {"estoi": 0.1}, "estoi_gap": 0.2}}
     return {"nfe": nfe, "rtf": rtf, "visual": visual}
@@ -182,6 +200,8 @@ def test_summary_shows_values_and_marks_missed_targets(tmp_path):
     assert "+0.056 | **missed**" in rows["AV - audio-only at -5 dB: PESQ >= +0.15"]
     assert rows["AV - audio-only at -5 dB: ESTOI >= +0.05"].endswith("met |")
     assert rows["lip-to-speech, true lips - other lips: ESTOI >= +0.15"].endswith("| +0.200 | met |")
+    assert rows["competing talker 0 dB: AV - audio-only ESTOI >= +0.1"].endswith("| +0.150 | met |")
+    assert "+0.020 | **missed**" in rows["competing talker 0 dB: true - other lips (same speaker) ESTOI >= +0.05"]
     assert rows["avdm inference time <= 0.2 x the peer's"].endswith("not measured |")
     for value in ("2.345", "2.310", "1.456", "avdm-bench nfe --cond_model exp/a"):
         assert value in text

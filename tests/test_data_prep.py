@@ -81,6 +81,15 @@ def test_mixing_that_would_clip_scales_speech_and_noise_together():
     assert abs(snr_db(ref, scaled) - (-5.0)) < 0.01
 
 
+def test_no_written_signal_clips_even_where_speech_and_noise_cancel():
+    speech = 0.8 * np.sin(np.arange(16000) / 5.0)
+    noise = -1.5 * speech  # the mixture is smaller than the noise alone
+    mixture, scaled, ref = mix(speech, noise, -3.5, np.random.default_rng(0))
+    assert max(np.abs(mixture).max(), np.abs(scaled).max(), np.abs(ref).max()) <= 0.99 + 1e-6
+    assert abs(np.abs(scaled).max() - 0.99) < 1e-6  # the noise set the gain, not the mixture
+    np.testing.assert_allclose(mixture, ref + scaled, atol=1e-6)
+
+
 def test_noise_types_registered_with_disjoint_splits():
     from avdm.data.noise_bank import HELDOUT_TYPES, TRAIN_TYPES
     from avdm.registry import NOISE_TYPES

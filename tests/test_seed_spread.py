@@ -33,13 +33,17 @@ def test_per_seed_differences_means_and_snr_groups(tmp_path):
     assert e["mean_diff"] == pytest.approx(0.0, abs=1e-12)  # seeds that disagree cancel
     assert e["diff_range"] == pytest.approx([-0.1, 0.1])
     assert e["mean_AV"] == pytest.approx(0.575) and e["noisy"] == pytest.approx(0.4)
-    # per SNR: the mean over seeds of each seed's mean over that SNR's utterances
-    assert e["by_snr"]["-5"] == pytest.approx({"AV": 0.5, "AO": 0.5, "noisy": 0.3})
-    assert e["by_snr"]["5"] == pytest.approx({"AV": 0.65, "AO": 0.65, "noisy": 0.5})
+    # per condition: the mean over seeds of each seed's mean over that condition's utterances, and
+    # each seed's paired difference there
+    low, high = e["by_condition"]["-5 heldout"], e["by_condition"]["5 seen"]
+    assert {k: low[k] for k in ("AV", "AO", "noisy")} == pytest.approx({"AV": 0.5, "AO": 0.5, "noisy": 0.3})
+    assert {k: high[k] for k in ("AV", "AO", "noisy")} == pytest.approx({"AV": 0.65, "AO": 0.65, "noisy": 0.5})
+    assert low["diff_per_seed"] == pytest.approx([0.1, -0.1]) and low["mean_diff"] == pytest.approx(0.0, abs=1e-12)
+    assert low["n_utts"] == 2
     md = to_markdown(res)
     assert "| 0 | 0.65 / 0.650 / 0.650 / 0.7 | 0.55 / 0.550 / 0.550 / 0.6 | +0.100 +- 0.000 |" in md
     assert "| mean |" in md and "+0.000 |" in md
-    assert "| -5 | 0.500 | 0.500 | 0.300 |" in md
+    assert "| -5 heldout | 0.300 | 0.500 | 0.500 | +0.100 +- 0.000, -0.100 +- 0.000 | +0.000 |" in md
 
 
 def test_runs_that_scored_different_utterances_are_an_error(tmp_path):

@@ -8,7 +8,7 @@
 * :mod:`avdm.bench.throughput`   lip extraction, dumping and training throughput (``throughput.json``)
 * :mod:`avdm.bench.summary`      ``summary.md`` from those files, every target marked met or missed
 
-Shared helpers: :mod:`~avdm.bench.dumpset` (reading dumped sets), :mod:`~avdm.bench.evaluate`
+Shared helpers: :mod:`~avdm.data.dumpset` (reading dumped sets), :mod:`~avdm.bench.evaluate`
 (decode and score), :mod:`~avdm.bench.models` (trained or untrained models), :mod:`~avdm.bench.nfe`
 (NFE to sampler steps), :mod:`~avdm.bench.record` (JSON, machine and training-budget records),
 :mod:`~avdm.bench.targets` (the issue's targets); for the peer :mod:`~avdm.bench.peer_data` (a fixed

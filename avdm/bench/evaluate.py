@@ -8,7 +8,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from avdm.bench.dumpset import Utterance
+from avdm.data.dumpset import Utterance
 from avdm.metrics import mean_ci, score_pair
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Dict, List
 
 from avdm.bench import evaluate, nfe
-from avdm.bench.dumpset import load_set
+from avdm.data.dumpset import load_set
 from avdm.bench.models import load_any
 from avdm.bench.record import budget_of, header
 

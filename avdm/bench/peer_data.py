@@ -34,7 +34,7 @@ def write_noisy_copy(src_dir, noise_scp, out_dir, snr_range: Sequence[float] = (
                      max_utts: Optional[int] = None) -> Path:
     """Write (or reuse) the noisy copy of ``src_dir`` (a dump dir with ``wav.scp``) in ``out_dir``."""
     from avdm.audio_io import save_wav
-    from avdm.bench.dumpset import pick
+    from avdm.data.dumpset import pick
     from avdm.data.mixing import mix
     from avdm.scoring import load_signal
 

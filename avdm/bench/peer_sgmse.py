@@ -38,7 +38,7 @@ import numpy as np
 
 from avdm import SAMPLES_PER_FRAME, VIDEO_FPS
 from avdm.bench import evaluate
-from avdm.bench.dumpset import load_set
+from avdm.data.dumpset import load_set
 from avdm.bench.record import budget_of, header
 
 logger = logging.getLogger(__name__)

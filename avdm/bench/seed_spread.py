@@ -5,7 +5,8 @@ says nothing of training. This reads the scored outputs of each seed of each sys
 with ``scoring/utt2<metric>``, as ``tools/bench/score_dev.sh`` writes them, keys
 ``<condition set>__<utterance>``) and reports, per seed and over the seeds, the pooled means, the
 paired difference of the first system minus the second with its 95% interval over utterances, and
-the means per SNR. ``tools/bench/seeds_dev.sh`` trains the seeds and runs this.
+the same per condition (SNR and interferer kind: seen or held-out noise, competing talker).
+``tools/bench/seeds_dev.sh`` trains the seeds and runs this.
 
   python -m avdm.bench.seed_spread --system AV=exp/dev_av_s0,exp/dev_av_s1 \\
       --system audio-only=exp/dev_ao_s0,exp/dev_ao_s1 --noisy exp/dev_noisy --out exp/seeds.json
@@ -47,14 +48,15 @@ def common_keys(runs: Sequence[Dict[str, float]], names: Sequence[str]) -> List[
     return sorted(keys)
 
 
-def snr_of(key: str) -> Optional[float]:
+def condition_key(key: str) -> Optional[Tuple[float, str]]:
+    """(SNR, kind) of a ``<condition set>__<utterance>`` key, or None for a set without a condition."""
     cond = condition_of(key.split("__", 1)[0])
-    return cond[1] if cond else None
+    return (cond[1], cond[2]) if cond else None
 
 
 def spread(systems: Dict[str, List[Path]], noisy: Optional[Path] = None) -> dict:
     """Per seed and over seeds: pooled means of every system, the paired difference of the first
-    system minus the second (mean and 95% interval over utterances), and means per SNR."""
+    system minus the second (mean and 95% interval over utterances), and both per condition."""
     names = list(systems)
     if len(names) != 2:
         raise ValueError(f"give exactly two systems, got {len(names)}: {', '.join(names)}")
@@ -69,8 +71,8 @@ def spread(systems: Dict[str, List[Path]], noisy: Optional[Path] = None) -> dict
         flat = [r for name in names for r in runs[name]]
         ref = load_scores(noisy, m) if noisy else None
         keys = common_keys(flat + ([ref] if ref else []), labels + (["noisy input"] if ref else []))
-        snr = {k: snr_of(k) for k in keys}
-        rec: dict = {"per_seed": [], "by_snr": {}}
+        cond = {k: condition_key(k) for k in keys}
+        rec: dict = {"per_seed": [], "by_condition": {}}
         for ra, rb in zip(runs[a], runs[b]):
             diff, half, n = mean_ci(ra[k] - rb[k] for k in keys)
             rec["per_seed"].append({a: statistics.fmean(ra[k] for k in keys),
@@ -82,12 +84,17 @@ def spread(systems: Dict[str, List[Path]], noisy: Optional[Path] = None) -> dict
         rec["diff_range"] = [min(diffs), max(diffs)]
         if ref:
             rec["noisy"] = statistics.fmean(ref[k] for k in keys)
-        for level in sorted({v for v in snr.values() if v is not None}):
-            ks = [k for k in keys if snr[k] == level]
+        for c in sorted({v for v in cond.values() if v is not None}, key=lambda c: (c[1], c[0])):
+            ks = [k for k in keys if cond[k] == c]
             row = {name: statistics.fmean(statistics.fmean(r[k] for k in ks) for r in runs[name]) for name in names}
             if ref:
                 row["noisy"] = statistics.fmean(ref[k] for k in ks)
-            rec["by_snr"][f"{level:g}"] = row
+            seeds = [mean_ci(ra[k] - rb[k] for k in ks) for ra, rb in zip(runs[a], runs[b])]
+            row["diff_per_seed"] = [d for d, _, _ in seeds]
+            row["diff_ci95_per_seed"] = [h for _, h, _ in seeds]
+            row["mean_diff"] = statistics.fmean(row["diff_per_seed"])
+            row["n_utts"] = len(ks)
+            rec["by_condition"][f"{c[0]:g} {c[1]}"] = row
         out["metrics"][m] = rec
     out["n_utts"] = len(keys)
     return out
@@ -112,14 +119,18 @@ def to_markdown(res: dict, focus: str = "estoi") -> str:
     lines.append(f"| mean | {mean[a]} | {mean[b]} | {_f(ms[focus]['mean_diff'], focus, True)} |")
     if "noisy" in ms[focus]:
         lines += ["", "noisy input: " + " / ".join(_f(ms[m]["noisy"], m) for m in METRICS)]
-    by = ms[focus]["by_snr"]
+    by = ms[focus]["by_condition"]
     if by:
-        cols = list(next(iter(by.values())))  # a, b and, with a noisy input, "noisy"
-        lines += ["", f"{TITLE[focus]} per SNR, mean over the seeds:", "",
-                  "| SNR (dB) | " + " | ".join("noisy input" if c == "noisy" else c for c in cols) + " |",
-                  "|---" * (len(cols) + 1) + "|"]
-        for level, row in by.items():
-            lines.append(f"| {level} | " + " | ".join(_f(row[c], focus) for c in cols) + " |")
+        cols = [c for c in ("noisy", a, b) if c in next(iter(by.values()))]
+        lines += ["", f"{TITLE[focus]} per condition (SNR dB, interferer), means over the seeds; {a} - {b} "
+                  "per seed with its 95% paired interval over the condition's utterances:", "",
+                  "| condition | " + " | ".join("noisy input" if c == "noisy" else c for c in cols)
+                  + f" | {a} - {b} per seed | mean |", "|---" * (len(cols) + 3) + "|"]
+        for name, row in by.items():
+            per_seed = ", ".join(f"{_f(d, focus, True)}" + ("" if math.isnan(h) else f" +- {_f(h, focus)}")
+                                 for d, h in zip(row["diff_per_seed"], row["diff_ci95_per_seed"]))
+            lines.append(f"| {name} | " + " | ".join(_f(row[c], focus) for c in cols)
+                         + f" | {per_seed} | {_f(row['mean_diff'], focus, True)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -15,6 +15,9 @@ RTF_MAX = 0.5               # lite default at its default NFE, 2 CPU cores
 AV_GAIN_PESQ = 0.15         # AV minus audio-only twin at -5 dB
 AV_GAIN_ESTOI = 0.05
 LIP_GAP_ESTOI = 0.15        # lip-to-speech: true lips minus lips of another utterance
+TALKER_GAIN_ESTOI = 0.10    # competing talker at 0 dB: AV minus audio-only twin
+TALKER_LIPS_GAP_ESTOI = 0.05  # competing talker: true lips minus another utterance's lips (same speaker)
+TALKER_SNR = 0.0
 PEER_TIME_RATIO = 0.2       # avdm inference time / peer's
 LIP_FPS_MIN = 100.0         # issue 4: dlib68 lip ROI frames/s per core
 LOW_SNR = -5.0
@@ -65,6 +68,13 @@ def check_all(records: Dict[str, Optional[dict]]) -> List[dict]:
                       _get(low, "pesq_wb"), lambda v: v >= AV_GAIN_PESQ, "{:+.3f}"))
     out.append(_check("av_estoi", f"AV - audio-only at {LOW_SNR:g} dB: ESTOI >= +{AV_GAIN_ESTOI}",
                       _get(low, "estoi"), lambda v: v >= AV_GAIN_ESTOI, "{:+.3f}"))
+    talker = _get(vis, "enhance", "talker", snr_key(TALKER_SNR))
+    out.append(_check("talker_estoi", f"competing talker {TALKER_SNR:g} dB: AV - audio-only ESTOI >= "
+                      f"+{TALKER_GAIN_ESTOI}", _get(talker, "delta", "estoi"), lambda v: v >= TALKER_GAIN_ESTOI,
+                      "{:+.3f}"))
+    out.append(_check("talker_lips", f"competing talker {TALKER_SNR:g} dB: true - other lips (same speaker) "
+                      f"ESTOI >= +{TALKER_LIPS_GAP_ESTOI}", _get(talker, "lips_gap", "estoi"),
+                      lambda v: v >= TALKER_LIPS_GAP_ESTOI, "{:+.3f}"))
     out.append(_check("lip_gap", f"lip-to-speech, true lips - other lips: ESTOI >= +{LIP_GAP_ESTOI}",
                       _get(vis, "lip_to_speech", "estoi_gap"), lambda v: v >= LIP_GAP_ESTOI, "{:+.3f}"))
 

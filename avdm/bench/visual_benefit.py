@@ -2,8 +2,11 @@
 
 * **AV versus its audio-only twin** (``--cond_model`` / ``--cond_ao_model``, same config but
   ``visual_encoder: none``, same training budget: checked from their config files) enhancing the
-  noisy sets of ``--data_dir``, grouped by SNR (-5, 0, 5 dB), with the decode config of both
-  (``--decode_enhance``).  Target at -5 dB: +0.15 PESQ and +0.05 ESTOI or more.
+  noisy sets of ``--data_dir``, grouped by SNR (``by_snr``: noise sets; ``talker``: competing-talker
+  sets, ``<set>_snr<S>_talker``), with the decode config of both (``--decode_enhance``).
+* **The right lips?** On the competing-talker sets the AV model also enhances each mixture with the
+  lips of another utterance of the same speaker (``other_lips``): if it follows the lips, the true
+  lips score higher.
 * **Lip-to-speech with the true lips versus lips of another utterance** (``--prior_model`` on the
   clean ``--generate_data_dir``): utterance ``i`` gets the lips of utterance ``i + --lip_shift``,
   cut or padded to its length.  Target: ESTOI gap >= 0.15.  The audio-only prior
@@ -19,7 +22,8 @@ from pathlib import Path
 from typing import Dict, List
 
 from avdm.bench import evaluate
-from avdm.bench.dumpset import load_set, shifted_lips, snr_of
+from avdm.data.dumpset import load_set, same_speaker_lips, shifted_lips, snr_of
+from avdm.report import condition_of
 from avdm.bench.models import load_any
 from avdm.bench.record import budget_of, header, same_budget
 from avdm.bench.targets import snr_key
@@ -50,24 +54,33 @@ def av_versus_ao(args) -> dict:
         raise ValueError("visual: --cond_model and --cond_ao_model must be conditional models")
     if av.audio_only or not ao.audio_only:
         raise ValueError("visual: --cond_model must use the lips and --cond_ao_model be its audio-only twin")
-    by_snr: Dict[str, List[str]] = {}
+    groups: Dict[tuple, List[str]] = {}
     for d in [d for d in args.data_dir.split(",") if d]:
         snr = snr_of(d)
         if snr is None:
             raise ValueError(f"visual: {d}: no utt2snr and no _snr<S> in its name: which SNR is it?")
-        by_snr.setdefault(snr_key(snr), []).append(d)
+        cond = condition_of(Path(d).name)
+        group = "talker" if cond and cond[2] == "talker" else "by_snr"
+        groups.setdefault((group, snr_key(snr)), []).append(d)
     dec_av = evaluate.make_decoder(av, "enhance", decode, args.device)
     dec_ao = evaluate.make_decoder(ao, "enhance", decode, args.device)
     out = {"decode_config": str(args.decode_enhance), "decode": decode, "by_snr": {}}
-    for key, dirs in sorted(by_snr.items(), key=lambda kv: float(kv[0])):
+    for (group, key), dirs in sorted(groups.items(), key=lambda kv: (kv[0][0], float(kv[0][1]))):
         sets = {Path(d).name: load_set(d, args.max_utts) for d in dirs}
         r_av = evaluate.over_sets(sets, lambda u, n: evaluate.run_decoder(dec_av, u, args.seed, desc=f"AV {n}"))
         r_ao = evaluate.over_sets(sets, lambda u, n: evaluate.run_decoder(dec_ao, u, args.seed, desc=f"AO {n}"))
         r_in = evaluate.over_sets(sets, lambda u, n: evaluate.score_inputs(u))
         delta = {m: r_av["all"][m] - r_ao["all"][m] for m in evaluate.METRICS}
-        out["by_snr"][key] = {"sets": dirs, "av": r_av["all"], "ao": r_ao["all"], "noisy": r_in["all"],
-                              "delta": delta, "per_set": {"av": r_av["per_set"], "ao": r_ao["per_set"]}}
-        logger.info("visual %s dB: AV - AO PESQ %+.3f ESTOI %+.3f", key, delta["pesq_wb"], delta["estoi"])
+        rec = {"sets": dirs, "av": r_av["all"], "ao": r_ao["all"], "noisy": r_in["all"],
+               "delta": delta, "per_set": {"av": r_av["per_set"], "ao": r_ao["per_set"]}}
+        if group == "talker":
+            r_other = evaluate.over_sets(sets, lambda u, n: evaluate.run_decoder(
+                dec_av, u, args.seed, lips=same_speaker_lips(u), desc=f"AV other lips {n}"))
+            rec["other_lips"] = r_other["all"]
+            rec["lips_gap"] = {m: r_av["all"][m] - r_other["all"][m] for m in evaluate.METRICS}
+            logger.info("visual talker %s dB: true - other lips ESTOI %+.3f", key, rec["lips_gap"]["estoi"])
+        out.setdefault(group, {})[key] = rec
+        logger.info("visual %s %s dB: AV - AO PESQ %+.3f ESTOI %+.3f", group, key, delta["pesq_wb"], delta["estoi"])
     return out
 
 
@@ -134,10 +147,14 @@ def run(args, argv) -> dict:
 
 def report_lines(rec: dict) -> List[str]:
     lines = []
-    for key, r in (rec.get("enhance") or {}).get("by_snr", {}).items():
-        lines.append(f"  {key} dB: PESQ AV {r['av']['pesq_wb']:.3f} AO {r['ao']['pesq_wb']:.3f} "
-                     f"({r['delta']['pesq_wb']:+.3f}), ESTOI AV {r['av']['estoi']:.3f} AO {r['ao']['estoi']:.3f} "
-                     f"({r['delta']['estoi']:+.3f})")
+    for group, label in (("by_snr", "noise"), ("talker", "competing talker")):
+        for key, r in (rec.get("enhance") or {}).get(group, {}).items():
+            line = (f"  {label} {key} dB: PESQ AV {r['av']['pesq_wb']:.3f} AO {r['ao']['pesq_wb']:.3f} "
+                    f"({r['delta']['pesq_wb']:+.3f}), ESTOI AV {r['av']['estoi']:.3f} AO {r['ao']['estoi']:.3f} "
+                    f"({r['delta']['estoi']:+.3f})")
+            if "lips_gap" in r:
+                line += f", other lips ESTOI {r['other_lips']['estoi']:.3f} (true - other {r['lips_gap']['estoi']:+.3f})"
+            lines.append(line)
     l2s = rec.get("lip_to_speech")
     if l2s:
         lines.append(f"  lip-to-speech ESTOI: true lips {l2s['true_lips']['estoi']:.3f}, other lips "

@@ -99,12 +99,16 @@ def main(argv=None) -> int:
     cmd += data_args(train, args.train_set, "train") + data_args(valid, args.valid_set, "valid")
     if mode == "conditional":
         noise = dump / args.noise_set / "wav.scp"
+        talkers = float((config.get("preprocessor_conf") or {}).get("talker_prob", 0)) > 0
         try:
-            require_files(noise, stage_hint="stage 2")
+            require_files(noise, *([train / "utt2spk"] if talkers else []), stage_hint="stage 2")
         except FileNotFoundError as e:
             logger.error("%s (a conditional model mixes training noise on the fly)", e)
             return 1
         cmd += ["--preprocessor_conf", f"noise_scp={noise}"]
+        if talkers:  # competing talkers: other training speakers' utterances
+            cmd += ["--preprocessor_conf", f"talker_scp={train / 'wav.scp'}",
+                    "--preprocessor_conf", f"talker_utt2spk={train / 'utt2spk'}"]
     cmd += extra
     logger.info("training %s (%s mode) -> %s", args.config, mode, exp)
     if run_logged(cmd, exp / "train.log") != 0:

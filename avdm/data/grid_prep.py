@@ -116,7 +116,9 @@ def split_speakers(speakers: Sequence[str], dev: Sequence[str] = (), test: Seque
         raise ValueError(f"speaker(s) {', '.join(unknown)} not in the corpus ({', '.join(speakers)})")
     if not dev and not test:
         n = len(speakers)
-        k = max(1, round(0.1 * n))
+        # at least two speakers per held-out split from 10 on: the competing-talker sets draw the
+        # interferer from another speaker of the same split (never a training speaker)
+        k = max(2 if n >= 10 else 1, round(0.1 * n))
         test = speakers[n - k:]
         dev = speakers[n - 2 * k:n - k]
     if set(dev) & set(test):
@@ -125,9 +127,10 @@ def split_speakers(speakers: Sequence[str], dev: Sequence[str] = (), test: Seque
     return {"train": train, "dev": list(dev), "test": list(test)}
 
 
-def prepare(grid_root: Path, out: Path, seed: int = 0, snrs: Sequence[float] = (-5, 0, 5),
+def prepare(grid_root: Path, out: Path, seed: int = 0, snrs: Sequence[float] = (-10, -5, 0, 5),
             dev_speakers: Sequence[str] = (), test_speakers: Sequence[str] = (), nj: int = 2,
-            probe: bool = True, noise_files: int = 3, max_test_utts: int = 0) -> Dict[str, int]:
+            probe: bool = True, noise_files: int = 3, max_test_utts: int = 0,
+            talker_snrs: Sequence[float] = (-5, 0), max_dev_cond_utts: int = 0) -> Dict[str, int]:
     out = Path(out)
     utts, skipped = scan_grid(grid_root)
     if probe:
@@ -158,10 +161,7 @@ def prepare(grid_root: Path, out: Path, seed: int = 0, snrs: Sequence[float] = (
         sets = {"test": [ordered[i] for i in idx[:n_test]], "dev": [ordered[i] for i in idx[n_test:2 * n_test]],
                 "train": [ordered[i] for i in idx[2 * n_test:]]}
     if max_test_utts and len(sets["test"]) > max_test_utts:
-        # a smaller evaluation set for quick runs: a seeded choice, spread over the test speakers
-        rng = np.random.default_rng(seed)
-        pick = sorted(rng.choice(len(sets["test"]), size=max_test_utts, replace=False))
-        sets["test"] = [sets["test"][i] for i in pick]
+        sets["test"] = _seeded_subset(sets["test"], max_test_utts, seed)
         logger.info("stage 0: test set limited to %d utterances (--max_test_utts)", max_test_utts)
     counts = {}
     for name, members in sets.items():
@@ -179,8 +179,20 @@ def prepare(grid_root: Path, out: Path, seed: int = 0, snrs: Sequence[float] = (
                 ", ".join(f"{k} {v}" for k, v in counts.items()), len(skipped))
     prepare_noise(out, seed, noise_files)
     for name in ("dev", "test"):
-        make_condition_sets(out, name, snrs, seed)
+        keep = None
+        if name == "dev" and max_dev_cond_utts and len(sets["dev"]) > max_dev_cond_utts:
+            keep = {u.utt_id for u in _seeded_subset(sets["dev"], max_dev_cond_utts, seed)}
+            logger.info("stage 0: dev condition sets limited to %d utterances (--max_dev_cond_utts)",
+                        max_dev_cond_utts)
+        make_condition_sets(out, name, snrs, seed, talker_snrs=talker_snrs, keep=keep)
     return counts
+
+
+def _seeded_subset(members: List[Utt], n: int, seed: int) -> List[Utt]:
+    """A smaller evaluation set for quick runs: a seeded choice, spread over the speakers."""
+    rng = np.random.default_rng(seed)
+    pick = sorted(rng.choice(len(members), size=n, replace=False))
+    return [members[i] for i in pick]
 
 
 def prepare_noise(out: Path, seed: int, files_per_type: int) -> None:
@@ -196,49 +208,99 @@ def prepare_noise(out: Path, seed: int, files_per_type: int) -> None:
         write_kv(d / "utt2noise", {p.stem: t for t in types for p in source[t]})
 
 
-def make_condition_sets(out: Path, base: str, snrs: Sequence[float], seed: int) -> List[str]:
-    """Noisy copies of ``data/<base>`` at each SNR with seen-type and held-out-type noise."""
+def _snr_tag(snr: float) -> str:
+    return f"{int(snr)}" if float(snr).is_integer() else f"{snr:g}"
+
+
+def make_condition_sets(out: Path, base: str, snrs: Sequence[float], seed: int,
+                        talker_snrs: Sequence[float] = (), keep: Optional[set] = None) -> List[str]:
+    """Noisy copies of ``data/<base>`` at each SNR with seen-type and held-out-type noise, and
+    competing-talker copies (``<base>_snr<S>_talker``: another speaker of the same set at ``S`` dB,
+    both levels measured on active speech).  ``keep``: only these utterances (None: all)."""
     base_dir = out / base
-    wav = read_kv(base_dir / "wav.scp")
+    wav = {k: v for k, v in read_kv(base_dir / "wav.scp").items() if keep is None or k in keep}
     names = []
     for kind, noise_set in (("seen", "noise_test_seen"), ("heldout", "noise_heldout")):
         noise_scp = read_kv(out / noise_set / "wav.scp")
         noise_type = read_kv(out / noise_set / "utt2noise")
         noise_cache: Dict[str, np.ndarray] = {}
+
+        def draw_noise(utt, i, snr, rng):
+            key = sorted(noise_scp)[int(rng.integers(len(noise_scp)))]
+            if key not in noise_cache:
+                noise_cache[key] = load_audio(noise_scp[key])
+            return noise_cache[key], noise_type[key], False
+
         for snr in snrs:
-            snr_tag = f"{int(snr)}" if float(snr).is_integer() else f"{snr:g}"
-            cond = f"{base}_snr{snr_tag}_{kind}"
-            d = out / cond
-            mix_dir = out / "local" / "mix" / cond
-            noisy, noise_out, utt2snr, utt2noise, reference = {}, {}, {}, {}, {}
-            for i, (utt, path) in enumerate(sorted(wav.items())):
-                rng = np.random.default_rng([seed, int(snr * 10) + 1000, 1 if kind == "seen" else 2, i])
-                key = sorted(noise_scp)[int(rng.integers(len(noise_scp)))]
-                if key not in noise_cache:
-                    noise_cache[key] = load_audio(noise_scp[key])
-                try:
-                    clean = load_audio(path)
-                except AudioError as e:
-                    logger.warning("stage 0: %s: %s; left out of %s", utt, e, cond)
-                    continue
-                mixture, scaled, speech = mix(clean, noise_cache[key], snr, rng)
-                save_wav(mix_dir / f"{utt}_noisy.wav", mixture)
-                save_wav(mix_dir / f"{utt}_noise.wav", scaled)
-                noisy[utt] = str((mix_dir / f"{utt}_noisy.wav").resolve())
-                noise_out[utt] = str((mix_dir / f"{utt}_noise.wav").resolve())
-                if not np.array_equal(speech, clean):  # scaled so the mixture won't clip (load_audio gives float32)
-                    save_wav(mix_dir / f"{utt}_clean.wav", speech)
-                    reference[utt] = str((mix_dir / f"{utt}_clean.wav").resolve())
-                utt2snr[utt] = f"{snr:g}"
-                utt2noise[utt] = noise_type[key]
-            files = {n: {k: v for k, v in read_kv(base_dir / n).items() if k in noisy}
-                     for n in ("wav.scp", "video.scp", "text", "utt2spk")}
-            files["wav.scp"].update(reference)  # the clean speech at its level in the mixture
-            files.update({"noisy.scp": noisy, "noise.scp": noise_out, "utt2snr": utt2snr, "utt2noise": utt2noise})
-            write_data_dir(d, files)
-            with atomic_open(d / "base_set") as f:
-                f.write(base + "\n")
+            cond = f"{base}_snr{_snr_tag(snr)}_{kind}"
+            _write_condition_set(out, base_dir, cond, wav, snr, [seed, int(snr * 10) + 1000, 1 if kind == "seen" else 2],
+                                 draw_noise)
             names.append(cond)
+    if talker_snrs:
+        names += _talker_sets(out, base_dir, base, wav, talker_snrs, seed)
     with atomic_open(base_dir / "condition_sets") as f:
         f.write("".join(n + "\n" for n in names))
     return names
+
+
+def _talker_sets(out: Path, base_dir: Path, base: str, wav: Dict[str, str], snrs: Sequence[float],
+                 seed: int) -> List[str]:
+    """Competing-talker sets: each utterance mixed with an utterance of another speaker of the set."""
+    utt2spk = read_kv(base_dir / "utt2spk")
+    all_wav = read_kv(base_dir / "wav.scp")  # interferers may come from utterances outside ``wav``
+    by_spk: Dict[str, List[str]] = {}
+    for utt in sorted(all_wav):
+        by_spk.setdefault(utt2spk[utt], []).append(utt)
+    if len(by_spk) < 2:
+        logger.warning("stage 0: %s has one speaker (%s): no competing-talker sets (they need an interferer "
+                       "from another speaker of the same set)", base, ", ".join(by_spk))
+        return []
+    cache: Dict[str, np.ndarray] = {}
+
+    def draw_talker(utt, i, snr, rng):
+        others = [u for s, us in sorted(by_spk.items()) if s != utt2spk[utt] for u in us]
+        other = others[int(rng.integers(len(others)))]
+        if other not in cache:
+            cache[other] = load_audio(all_wav[other])
+        return cache[other], f"talker:{other}", True
+
+    names = []
+    for snr in snrs:
+        cond = f"{base}_snr{_snr_tag(snr)}_talker"
+        _write_condition_set(out, base_dir, cond, wav, snr, [seed, int(snr * 10) + 1000, 3], draw_talker)
+        names.append(cond)
+    return names
+
+
+def _write_condition_set(out: Path, base_dir: Path, cond: str, wav: Dict[str, str], snr: float,
+                         seed_prefix: List[int], draw) -> None:
+    """Mix every utterance of ``wav`` with the interferer ``draw(utt, i, snr, rng)`` returns
+    (signal, label for utt2noise, whether its level is its active-speech level) at ``snr`` dB."""
+    d = out / cond
+    mix_dir = out / "local" / "mix" / cond
+    noisy, noise_out, utt2snr, utt2noise, reference = {}, {}, {}, {}, {}
+    for i, (utt, path) in enumerate(sorted(wav.items())):
+        rng = np.random.default_rng(seed_prefix + [i])
+        interferer, label, active = draw(utt, i, snr, rng)
+        try:
+            clean = load_audio(path)
+        except AudioError as e:
+            logger.warning("stage 0: %s: %s; left out of %s", utt, e, cond)
+            continue
+        mixture, scaled, speech = mix(clean, interferer, snr, rng, noise_level="active" if active else "mean")
+        save_wav(mix_dir / f"{utt}_noisy.wav", mixture)
+        save_wav(mix_dir / f"{utt}_noise.wav", scaled)
+        noisy[utt] = str((mix_dir / f"{utt}_noisy.wav").resolve())
+        noise_out[utt] = str((mix_dir / f"{utt}_noise.wav").resolve())
+        if not np.array_equal(speech, clean):  # scaled so the mixture won't clip (load_audio gives float32)
+            save_wav(mix_dir / f"{utt}_clean.wav", speech)
+            reference[utt] = str((mix_dir / f"{utt}_clean.wav").resolve())
+        utt2snr[utt] = f"{snr:g}"
+        utt2noise[utt] = label
+    files = {n: {k: v for k, v in read_kv(base_dir / n).items() if k in noisy}
+             for n in ("wav.scp", "video.scp", "text", "utt2spk")}
+    files["wav.scp"].update(reference)  # the clean speech at its level in the mixture
+    files.update({"noisy.scp": noisy, "noise.scp": noise_out, "utt2snr": utt2snr, "utt2noise": utt2noise})
+    write_data_dir(d, files)
+    with atomic_open(d / "base_set") as f:
+        f.write(base_dir.name + "\n")

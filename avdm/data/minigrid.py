@@ -39,7 +39,7 @@ FPS = 25
 N_FRAMES = int(CLIP_SECONDS * FPS)
 SIZES = {  # speakers x utterances per speaker
     "tiny": (3, 4),
-    "demo": (8, 30),
+    "demo": (10, 30),  # 6 training speakers, 2 dev and 2 test (each the other's competing talker)
     "bench": (12, 220),  # 2640 utterances x 3 s = 2.2 h
 }
 _VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5"]

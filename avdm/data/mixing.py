@@ -44,27 +44,38 @@ def crop_noise(noise: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarra
     return noise[start:start + n]
 
 
+NOISE_LEVELS = ("mean", "active")
+
+
 def mix(speech: np.ndarray, noise: np.ndarray, snr: float, rng: Optional[np.random.Generator] = None,
-        fs: int = 16000, peak: float = 0.99) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        fs: int = 16000, peak: float = 0.99, noise_level: str = "mean") -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mix ``speech`` with a segment of ``noise`` at ``snr`` dB.
 
+    ``noise_level``: how the interferer's power is measured, ``mean`` (over the whole segment: noise)
+    or ``active`` (over its active frames, like the speech: a competing talker, whose pauses would
+    otherwise make it louder than the SNR says).
+
     Returns ``(mixture, scaled_noise, scaled_speech)`` of the speech's length, with
-    ``mixture = scaled_speech + scaled_noise``.  When the mixture would clip, speech and noise are
+    ``mixture = scaled_speech + scaled_noise``.  When any of the three would clip, speech and noise are
     scaled down together (the SNR is unchanged), so ``scaled_speech`` is ``gain * speech``: it, not
     ``speech``, is the clean reference (and training target) that matches the mixture.  At -5 dB
     with impulsive noise the gain falls to 0.1.
     """
+    if noise_level not in NOISE_LEVELS:
+        raise ValueError(f"unknown noise_level '{noise_level}'; known: {', '.join(NOISE_LEVELS)}")
     rng = rng or np.random.default_rng()
     speech = np.asarray(speech, dtype=np.float64)
     seg = crop_noise(np.asarray(noise, dtype=np.float64), len(speech), rng)
     p_s = active_power(speech, fs)
-    p_n = np.mean(seg ** 2)
+    p_n = active_power(seg, fs) if noise_level == "active" else np.mean(seg ** 2)
     if p_s <= 0:
         raise ValueError("silent speech: cannot set an SNR")
     if p_n <= 0:
         raise ValueError("silent noise: cannot set an SNR")
     seg = seg * np.sqrt(p_s / (p_n * 10 ** (snr / 10)))
-    m = np.abs(speech + seg).max()
+    # every written signal stays below the peak: the noise alone can exceed the mixture where the
+    # two partly cancel, and a clipped noise file would no longer be mixture - speech
+    m = max(np.abs(speech + seg).max(), np.abs(seg).max(), np.abs(speech).max())
     gain = peak / m if m > peak else 1.0
     speech, seg = (gain * speech).astype(np.float32), (gain * seg).astype(np.float32)
     return speech + seg, seg, speech

@@ -28,7 +28,8 @@ class ConditionedUNet(AbsScoreModel):
     def __init__(self, conditional: bool = False, visual_dim: int = 0, base_channels: int = 32,
                  channel_mults: Sequence[int] = (1, 2, 3, 4), num_res_blocks: int = 1,
                  attn_levels: Sequence[int] = (), fusion: str = "film", dropout: float = 0.0,
-                 temb_dim: Optional[int] = None, freq_stride: int = 1, output_head: str = "direct"):
+                 temb_dim: Optional[int] = None, freq_stride: int = 1, output_head: str = "direct",
+                 visual_map: bool = False, n_freqs: int = 256):
         super().__init__()
         if freq_stride not in (1, 2, 4):
             raise ValueError(f"freq_stride must be 1, 2 or 4, got {freq_stride}")
@@ -39,6 +40,15 @@ class ConditionedUNet(AbsScoreModel):
         self.freq_stride = freq_stride
         self.output_head = output_head
         self.in_ch = 4 if conditional else 2
+        # visual_map: the visual features projected onto the frequency axis, one more input channel,
+        # so the scorer sees where in the spectrogram the lips say the target's energy is, not only
+        # when (FiLM modulates whole channels per frame).  Zero-initialised: it starts as no input.
+        self.vmap = None
+        if visual_map and visual_dim > 0:
+            self.vmap = nn.Conv1d(visual_dim, n_freqs, 1)
+            nn.init.zeros_(self.vmap.weight)
+            nn.init.zeros_(self.vmap.bias)
+            self.in_ch += 1
         self.levels = len(channel_mults)
         temb_dim = temb_dim or 4 * base_channels
         self.temb_in = base_channels
@@ -90,6 +100,8 @@ class ConditionedUNet(AbsScoreModel):
         mult = 2 ** (self.levels - 1)
         pad = (-T) % mult
         h = to_channels(x, y)
+        if self.vmap is not None:
+            h = torch.cat([h, self.vmap(visual).unsqueeze(1).to(h.dtype)], dim=1)
         if pad:
             h = F.pad(h, (0, pad))
             visual = F.pad(visual, (0, pad), mode="replicate") if visual is not None else None
@@ -125,9 +137,10 @@ class NCSNppLite(ConditionedUNet):
 
     def __init__(self, conditional: bool = False, visual_dim: int = 0, base_channels: int = 24,
                  channel_mults: Sequence[int] = (1, 2, 3, 4), num_res_blocks: int = 1,
-                 fusion: str = "film", dropout: float = 0.0, freq_stride: int = 2, output_head: str = "direct"):
+                 fusion: str = "film", dropout: float = 0.0, freq_stride: int = 2, output_head: str = "direct",
+                 visual_map: bool = False, n_freqs: int = 256):
         super().__init__(conditional, visual_dim, base_channels, channel_mults, num_res_blocks, (), fusion, dropout,
-                         freq_stride=freq_stride, output_head=output_head)
+                         freq_stride=freq_stride, output_head=output_head, visual_map=visual_map, n_freqs=n_freqs)
 
 
 @SCORE_MODELS.register("ncsnpp")
@@ -137,6 +150,6 @@ class NCSNpp(ConditionedUNet):
     def __init__(self, conditional: bool = False, visual_dim: int = 0, base_channels: int = 128,
                  channel_mults: Sequence[int] = (1, 1, 2, 2, 2, 2, 2), num_res_blocks: int = 2,
                  attn_levels: Sequence[int] = (6,), fusion: str = "film", dropout: float = 0.0,
-                 output_head: str = "direct"):
+                 output_head: str = "direct", visual_map: bool = False, n_freqs: int = 256):
         super().__init__(conditional, visual_dim, base_channels, channel_mults, num_res_blocks, attn_levels,
-                         fusion, dropout, output_head=output_head)
+                         fusion, dropout, output_head=output_head, visual_map=visual_map, n_freqs=n_freqs)

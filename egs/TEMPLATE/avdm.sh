@@ -31,6 +31,8 @@ lip_opts=""             # extra options of stage 1 (python -m avdm.bin.stage_lip
 audio_format=flac       # stage 2 audio format: flac or ark
 train_args=""           # extra arguments for training (espnet2 options)
 train_jobs=1            # models trained side by side in stage 3 (the ASR model counts as one)
+frontend_config=""      # lip front-end to pretrain first in stage 3 (e.g. conf/frontend_lip_envelope.yaml;
+                        #   the train configs load ${exp_dir}/lip_frontend/frontend.pth); empty: none
 skip_asr=false          # true: no WER (no ASR model trained or used)
 asr_model=""            # an ESPnet ASR model to use for WER (exp dir or packed zip); empty: train one in stage 3
 asr_config=conf/asr_ctc_lite.yaml
@@ -46,6 +48,7 @@ Usage: $0 [options]
   --ngpu N                   GPUs for training and inference (default ${ngpu})
   --train_config "A.yaml B.yaml"   model configs (one model each)
   --train_jobs N             models trained side by side (default ${train_jobs})
+  --frontend_config X.yaml   pretrain this lip front-end first in stage 3 (exp/lip_frontend)
   --tag NAME                 experiment name for a single train config
   --inference_config X.yaml  decode config for every inference job
   --train_set --valid_set --test_sets   data set names
@@ -189,6 +192,13 @@ if stage_on 3; then
     # up to ${train_jobs} models train side by side (each on one BLAS thread, see path.sh), the
     # next one starting as soon as any finishes; a failed model is reported by name after the
     # others have finished
+    if [ -n "${frontend_config}" ]; then
+        [ -f "${frontend_config}" ] || die "front-end config ${frontend_config} not found"
+        log "pretraining the lip front-end from ${frontend_config} -> ${exp_dir}/lip_frontend"
+        OMP_NUM_THREADS=${nj} ${python} -m avdm.bin.pretrain_frontend --config "${frontend_config}" \
+            --dump_dir "${dump_dir}/raw" --train_set "${train_set}" --probe_sets "${valid_set} ${test_sets}" \
+            --exp_dir "${exp_dir}/lip_frontend" || die "lip front-end pretraining failed"
+    fi
     running=(); failed=""
     for t in $(model_tags); do
         c=$(config_of_tag "${t}")

@@ -25,8 +25,10 @@ fi
 train_config="conf/train_cond_lite.yaml conf/train_cond_lite_audioonly.yaml \
 conf/train_prior_lite.yaml conf/train_prior_lite_audioonly.yaml"
 
+# The AV models load a lip front-end pretrained first in stage 3 (lips -> speech envelope).
 exec ../TEMPLATE/avdm.sh \
     --nj 2 \
+    --frontend_config conf/frontend_lip_envelope.yaml \
     --train_jobs 2 \
     --inference_nj 2 \
     --train_config "${train_config}" \

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import yaml
 
-from avdm.bench.dumpset import load_set
+from avdm.data.dumpset import load_set
 from avdm.bench.evaluate import make_decoder
 from avdm.bench.models import load_any
 from avdm.bin.stage_infer import utt_seed

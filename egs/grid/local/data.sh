@@ -6,13 +6,15 @@ set -euo pipefail
 grid_root=""        # GRID as distributed; empty: generate the mini-GRID
 size=demo           # mini-GRID size: tiny | demo | bench
 seed=0
-snrs="-5 0 5"       # SNRs (dB) of the noisy dev/test sets
+snrs="-10 -5 0 5"   # SNRs (dB) of the noisy dev/test sets (seen and held-out noise types)
+talker_snrs="-5 0"  # SNRs (dB) of the competing-talker dev/test sets (another speaker of the same set)
 dev_speakers=""     # comma-separated; default: speaker-disjoint ~10% / ~10%
 test_speakers=""
 max_test_utts=""    # cap on test utterances (default: all for a real corpus, 10 for the demo mini-GRID)
+max_dev_cond_utts="" # cap on the utterances of each dev condition set (default: all; 30 for the demo)
 out=data
 nj=2
-help_message="Usage: $0 [--grid_root DIR] [--size tiny|demo|bench] [--seed N] [--snrs \"-5 0 5\"] [--out data]"
+help_message="Usage: $0 [--grid_root DIR] [--size tiny|demo|bench] [--seed N] [--snrs \"-10 -5 0 5\"] [--talker_snrs \"-5 0\"] [--out data]"
 
 [ -f ./path.sh ] && . ./path.sh
 . "${AVDM_ROOT}/tools/parse_options.sh"
@@ -21,6 +23,9 @@ python=${AVDM_PYTHON:-python3}
 if [ -z "${grid_root}" ]; then
     if [ -z "${max_test_utts}" ]; then
         case "${size}" in tiny) max_test_utts=2 ;; demo) max_test_utts=10 ;; *) max_test_utts=0 ;; esac
+    fi
+    if [ -z "${max_dev_cond_utts}" ]; then
+        case "${size}" in demo) max_dev_cond_utts=30 ;; *) max_dev_cond_utts=0 ;; esac
     fi
     grid_root=downloads/minigrid_${size}_seed${seed}
     if [ -f "${grid_root}/minigrid.json" ]; then
@@ -32,4 +37,4 @@ if [ -z "${grid_root}" ]; then
 fi
 
 ${python} -m avdm.bin.prepare_grid --grid_root "${grid_root}" --out "${out}" --seed "${seed}" \
-    --snrs "${snrs}" --max_test_utts "${max_test_utts:-0}" --dev_speakers "${dev_speakers}" --test_speakers "${test_speakers}" --nj "${nj}"
+    --snrs "${snrs}" --talker_snrs "${talker_snrs}" --max_dev_cond_utts "${max_dev_cond_utts:-0}" --max_test_utts "${max_test_utts:-0}" --dev_speakers "${dev_speakers}" --test_speakers "${test_speakers}" --nj "${nj}"

@@ -23,6 +23,7 @@ class Utterance:
     clean: np.ndarray
     lips: Optional[np.ndarray] = None   # uint8 (T, H, W)
     noisy: Optional[np.ndarray] = None
+    spk: Optional[str] = None           # from utt2spk, when the dump dir has one
 
 
 def pick(keys: List[str], max_utts: Optional[int]) -> List[str]:
@@ -42,6 +43,7 @@ def load_set(data_dir, max_utts: Optional[int] = None, noisy: bool = True, lips:
     need = [d / "wav.scp", d / "lip_shape"] + ([d / "lip.scp"] if lips else []) + ([d / "noisy.scp"] if noisy else [])
     require_files(*need, stage_hint="stage 2 of the recipe")
     wavs, shapes = read_kv(d / "wav.scp"), read_kv(d / "lip_shape")
+    spk = read_kv(d / "utt2spk") if (d / "utt2spk").is_file() else {}
     noisy_scp = read_kv(d / "noisy.scp") if noisy else {}
     lip_scp = None
     if lips:
@@ -52,7 +54,7 @@ def load_set(data_dir, max_utts: Optional[int] = None, noisy: bool = True, lips:
     for utt in pick([u for u in shapes if u in wavs and (not noisy or u in noisy_scp)], max_utts):
         n_frames = int(shapes[utt].split(",")[0])
         n = n_frames * SAMPLES_PER_FRAME
-        u = Utterance(utt, n_frames, load_signal(wavs[utt])[:n])
+        u = Utterance(utt, n_frames, load_signal(wavs[utt])[:n], spk=spk.get(utt))
         if lips:
             u.lips = np.asarray(lip_scp[utt])
         if noisy:
@@ -80,6 +82,26 @@ def fit_length(lips: np.ndarray, n_frames: int) -> np.ndarray:
         return lips[:n_frames]
     pad = np.repeat(lips[-1:], n_frames - len(lips), axis=0)
     return np.concatenate([lips, pad], axis=0)
+
+
+def same_speaker_lips(utts: List[Utterance]) -> List[np.ndarray]:
+    """For each utterance the lips of the next utterance of the same speaker (cyclically, in the
+    given order), fitted to its length: the 'right lips?' control of enhancement, where the speaker's
+    face and voice match and only what is said differs."""
+    by_spk: dict = {}
+    for i, u in enumerate(utts):
+        if u.spk is None:
+            raise ValueError(f"{u.utt}: no speaker (utt2spk) to find another utterance of the same speaker")
+        by_spk.setdefault(u.spk, []).append(i)
+    lonely = sorted(s for s, idx in by_spk.items() if len(idx) < 2)
+    if lonely:
+        raise ValueError(f"speaker(s) {', '.join(lonely)} have a single utterance here: no other lips of the "
+                         "same speaker (use more utterances per set)")
+    out: List[Optional[np.ndarray]] = [None] * len(utts)
+    for idx in by_spk.values():
+        for k, i in enumerate(idx):
+            out[i] = fit_length(utts[idx[(k + 1) % len(idx)]].lips, utts[i].n_frames)
+    return out
 
 
 def shifted_lips(utts: List[Utterance], shift: int = 1) -> List[np.ndarray]:

@@ -1,0 +1,104 @@
+"""The lip front-end: envelope targets, pretraining that learns, the probe, loading into a diffusion model."""
+import numpy as np
+import pytest
+import torch
+
+from avdm import SAMPLES_PER_FRAME
+from avdm.frontend.envelope import broadband, log_mel_envelope
+from avdm.frontend.pretrain import Example, pretrain, probe
+from avdm.visual.lip_envelope import LipEnvelopeEncoder
+
+
+def test_envelope_frame_k_covers_video_frame_k():
+    wav = np.zeros(10 * SAMPLES_PER_FRAME, np.float32)
+    rng = np.random.default_rng(0)
+    wav[4 * SAMPLES_PER_FRAME:5 * SAMPLES_PER_FRAME] = rng.standard_normal(SAMPLES_PER_FRAME)
+    env = log_mel_envelope(wav, n_bands=8)
+    assert env.shape == (1, 10, 8)
+    loud = broadband(env[0])
+    assert int(loud.argmax()) == 4
+    assert loud[4] > loud[2] + 10 and loud[4] > loud[7] + 10  # the neighbours' neighbours hear nothing
+
+
+def _synthetic(n_utts, rng, frames=30, size=24):
+    """Lips whose mouth opening (a dark bar's height) follows the speech's loudness."""
+    out = []
+    for i in range(n_utts):
+        level = np.clip(np.cumsum(rng.standard_normal(frames)) * 0.3, -1.5, 1.5)
+        level = (level - level.min()) / (np.ptp(level) + 1e-9)
+        lips = np.full((frames, size, size), 200, np.uint8)
+        for t, a in enumerate(level):
+            h = int(round(a * (size // 2 - 1)))
+            lips[t, size // 2 - h:size // 2 + h + 1, 4:-4] = 30
+        wav = np.concatenate([10 ** (2 * a - 2) * rng.standard_normal(SAMPLES_PER_FRAME) for a in level])
+        out.append(Example(f"u{i}", lips, log_mel_envelope(wav.astype(np.float32), 4)[0]))
+    return out
+
+
+def test_pretraining_learns_the_envelope_from_the_lips_of_unseen_utterances():
+    rng = np.random.default_rng(0)
+    train, held_out = _synthetic(12, rng), _synthetic(4, rng)
+    enc = LipEnvelopeEncoder(channels=4, hidden_dim=8, n_bands=4, freeze=False)
+    before = probe(enc, held_out, 128.0, 64.0, lip_crop=24)
+    log = pretrain(enc, train, 128.0, 64.0, steps=120, batch_size=4, segment_frames=10, lr=5e-3, lip_crop=20,
+                   flip_prob=0.5, log_every=40)
+    after = probe(enc, held_out, 128.0, 64.0, lip_crop=24)
+    assert log[-1]["loss"] < 0.5 * log[0]["loss"]
+    assert after["broadband_r"] > 0.9 and after["broadband_r"] > before["broadband_r"] + 0.3
+    assert after["band_r"] > 0.8 and after["utterances"] == 4
+
+
+def test_a_missing_or_mismatched_front_end_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.pth not found"):
+        LipEnvelopeEncoder(pretrained=str(tmp_path / "nope.pth")).load_pretrained()
+    with pytest.raises(ValueError, match="freeze: true without pretrained"):
+        LipEnvelopeEncoder(freeze=True).load_pretrained()
+    torch.save({"state_dict": LipEnvelopeEncoder(channels=4, hidden_dim=8, n_bands=4).state_dict()}, tmp_path / "f.pth")
+    with pytest.raises(ValueError, match="does not match visual_encoder_conf"):
+        LipEnvelopeEncoder(channels=8, pretrained=str(tmp_path / "f.pth")).load_pretrained()
+
+
+def test_diffusion_model_starts_from_the_front_end_frozen_in_weights_and_ema(tmp_path):
+    from avdm.model_builder import build_av_model
+
+    src = LipEnvelopeEncoder(channels=4, hidden_dim=8, n_bands=4, freeze=False)
+    torch.nn.init.normal_(src.head.weight)
+    torch.save({"state_dict": src.state_dict()}, tmp_path / "frontend.pth")
+    conf = {"visual_encoder": "lip_envelope",
+            "visual_encoder_conf": {"channels": 4, "hidden_dim": 8, "n_bands": 4,
+                                    "pretrained": str(tmp_path / "frontend.pth"), "freeze": True},
+            "score_model": "ncsnpp_lite", "score_model_conf": {"base_channels": 8, "channel_mults": [1, 2],
+                                                               "visual_map": True},
+            "sde": "ouve", "model_conf": {"mode": "conditional"}}
+    model = build_av_model(conf)
+    assert not torch.equal(model.net["visual"].head.weight, src.head.weight)  # built, not yet loaded
+    model.load_pretrained()
+    for net in (model.net, model.ema):
+        assert torch.equal(net["visual"].head.weight, src.head.weight)
+    assert not any(p.requires_grad for p in model.net["visual"].parameters())
+    # a trained model is rebuilt for inference without the file: its state holds the front-end
+    (tmp_path / "frontend.pth").unlink()
+    rebuilt = build_av_model(conf)
+    rebuilt.load_state_dict(model.state_dict())
+    assert torch.equal(rebuilt.net["visual"].head.weight, src.head.weight)
+
+
+def test_visual_map_is_an_input_the_scorer_learns_to_use():
+    from avdm.score.unet import NCSNppLite
+
+    net = NCSNppLite(conditional=True, visual_dim=6, base_channels=8, channel_mults=(1, 2), visual_map=True,
+                     n_freqs=16)
+    assert net.in_ch == 5 and net.vmap.weight.abs().sum() == 0  # zero-initialised: starts as no input
+    x = torch.randn(2, 1, 16, 12, dtype=torch.cfloat)
+    with torch.no_grad():
+        net.out.weight.normal_()  # zero-initialised too: no layer gets a gradient until it moves
+    out = net(x, torch.rand(2), torch.randn_like(x), torch.randn(2, 6, 12))
+    out.abs().pow(2).mean().backward()
+    assert net.vmap.weight.grad.abs().sum() > 0
+    with torch.no_grad():
+        net.vmap.weight.normal_()
+        v = torch.randn(2, 6, 12)
+        a = net(x, torch.full((2,), 0.5), torch.zeros_like(x), v)
+        b = net(x, torch.full((2,), 0.5), torch.zeros_like(x), v.flip(-1))
+    assert not torch.allclose(a, b)
+    assert NCSNppLite(conditional=True, visual_dim=0, visual_map=True).vmap is None  # the audio-only twin
