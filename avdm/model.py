@@ -24,7 +24,7 @@ Parameterisation (``parameterization``):
   the identity: this trains much faster on a small budget.  The score follows from Tweedie's
   formula, ``(a D - u) / s^2``, so every sampler works with either.  The scorer sees the
   conditioning spectrogram as ``y / sd``, at unit level like its other input ``c_in u`` (with
-  ``y`` unscaled, at about 0.1, the demo conditional model scored 2-4 dB lower SI-SDR on dev).
+  ``y`` unscaled, at about 0.1, it scored lower; docs/experiments.md, "Conditioning at unit level").
 
 Prior matching (``prior_match_prob``, default 0): every sampler starts from ``x_T ~ N(m, s(T)^2)``,
 but the forward marginal at ``T`` still holds ``a(T) (x_0 - m)`` (0.22 of the noise to remove for
@@ -32,7 +32,7 @@ the demo's OUVE process), so the first denoiser call sees an input unlike any it
 (the "prior mismatch" of SGMSE+).  With ``prior_match_prob = p`` a fraction ``p`` of the training
 examples is put at ``t = T`` and drawn from that prior instead, keeping the same target (the
 clean speech); the eps target becomes ``(x_T - mean) / s(T)``.  At one or two NFE this is what
-decides the output: on the demo's dev sets it raised the 1-NFE ESTOI from 0.541 to 0.591.
+decides the output (docs/experiments.md, "Prior matching").
 
 Modes:
 * ``prior``: ``p(clean | lips)``; the forward process drifts towards zero.  Used for lip-to-speech
@@ -75,9 +75,9 @@ MODES = ("prior", "conditional")
 NORMALIZE = ("peak", "rms", "none")
 PARAMETERIZATIONS = ("eps", "edm")
 PEAK_FLOOR = 1e-4  # a silent input is not blown up to full scale
-# ``normalize: rms`` divides by this many times the RMS: about the crest factor (peak / RMS) of the
-# demo's mixtures with stationary or tonal noise (4.8-8.7 on the dev sets), so those land near the
-# level that peak normalisation gives them, while impulsive noise (crest ~30) no longer sets it.
+# ``normalize: rms`` divides by this many times the RMS: about the crest factor (peak / RMS) of
+# mixtures with stationary or tonal noise, so those land near the level that peak normalisation
+# gives them, while impulsive noise no longer sets it (docs/experiments.md, "Input level: peak or RMS").
 RMS_TO_PEAK = 6.0
 
 

@@ -1,4 +1,6 @@
 """avdm-pack / avdm-enhance / avdm-generate on a real-face video, and their error cases."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +9,10 @@ import yaml
 from avdm.bin import enhance as enhance_cli
 from avdm.bin import generate as generate_cli
 from avdm.bin.pack import pack
+from avdm.inference.decode_config import decoder_for, resolve_decode_config, shipped_decode_config_path
 from avdm.video.decode import probe, write_video
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def make_exp(path, mode, visual="light_cnn"):
@@ -78,21 +83,54 @@ def test_the_decode_config_stored_with_the_model_is_the_default(tmp_path, caplog
     from avdm.inference.model_io import load_model
 
     model, _ = load_model(exp)
-    # nothing stored: the built-in defaults
-    assert enhance_cli.decoder_for(model, "enhance", None, exp).sampler.steps == 8
+    # nothing stored: the shipped default, the recipe's conf/decode_enhance.yaml
+    shipped = yaml.safe_load((ROOT / "conf" / "decode_enhance.yaml").read_text())
+    with caplog.at_level(logging.INFO):
+        assert decoder_for(model, "enhance", None, exp).sampler.steps == shipped["sampler_conf"]["steps"]
+    assert "the shipped default" in caplog.text
     # stage 4 leaves the recipe's choice beside the model; avdm-pack carries it
     (exp / "decode_enhance.yaml").write_text(yaml.safe_dump({"sampler": "dpm2m", "sampler_conf": {"steps": 1}}))
     with caplog.at_level(logging.INFO):
-        assert enhance_cli.decoder_for(model, "enhance", None, exp).sampler.steps == 1
+        assert decoder_for(model, "enhance", None, exp).sampler.steps == 1
     assert "stored with" in caplog.text
     zip_path = pack(exp, tmp_path / "model.zip")
     assert "decode_enhance.yaml" in zipfile.ZipFile(zip_path).namelist()
-    assert enhance_cli.decoder_for(model, "enhance", None, zip_path).sampler.steps == 1
+    assert decoder_for(model, "enhance", None, zip_path).sampler.steps == 1
     # an explicit --inference_config wins
     conf = tmp_path / "mine.yaml"
     conf.write_text(yaml.safe_dump({"sampler": "pc", "sampler_conf": {"steps": 5}}))
-    dec = enhance_cli.decoder_for(model, "enhance", conf, zip_path)
+    dec = decoder_for(model, "enhance", conf, zip_path)
     assert type(dec.sampler).__name__ == "PredictorCorrector" and dec.sampler.steps == 5
+
+
+@pytest.mark.parametrize("job", ["generate", "enhance", "enhance_unsup"])
+def test_cli_defaults_are_the_recipe_decode_configs(job):
+    # one source of decode defaults: the recipe's conf/decode_<job>.yaml is the shipped file itself
+    recipe = ROOT / "conf" / f"decode_{job}.yaml"
+    assert recipe.resolve() == shipped_decode_config_path(job).resolve()
+    conf, source = resolve_decode_config(job)
+    assert conf == yaml.safe_load(recipe.read_text()) and "shipped default" in source
+
+
+def test_cli_decoders_use_the_shipped_defaults_of_each_job(tmp_path):
+    from avdm.inference.model_io import load_model
+
+    prior, _ = load_model(make_exp(tmp_path / "exp_prior", "prior"))
+    for job in ("generate", "enhance_unsup"):
+        shipped = yaml.safe_load(shipped_decode_config_path(job).read_text())
+        dec = decoder_for(prior, job, None, tmp_path / "exp_prior")
+        assert dec.cfg.sampler == shipped["sampler"] and dec.cfg.sampler_conf == shipped["sampler_conf"]
+        assert dec.cfg.guidance == shipped.get("guidance", 1.0)
+
+
+def test_a_missing_inference_config_is_a_clear_error(tmp_path, face_video, capfd):
+    exp = make_exp(tmp_path / "exp_cond", "conditional")
+    missing = tmp_path / "nope.yaml"
+    assert enhance_cli.main(["--model", str(exp), str(face_video / "talk.mp4"), str(tmp_path / "o.mp4"),
+                             "--inference_config", str(missing)]) == 1
+    assert f"{missing}: no such decode config" in capfd.readouterr().err
+    with pytest.raises(ValueError, match="unknown job 'denoise'"):
+        shipped_decode_config_path("denoise")
 
 
 def test_generate_round_trip(tmp_path, face_video):

@@ -13,34 +13,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 
 from tqdm import tqdm
 
 from avdm.logging_setup import setup_logging
-
-DEFAULTS = {"enhance": {"sampler": "dpm2m", "sampler_conf": {"steps": 8}},
-            "enhance_unsup": {"sampler": "posterior_nmf", "sampler_conf": {"steps": 16, "t_eps": 0.001}},
-            "generate": {"sampler": "dpm2m", "sampler_conf": {"steps": 8, "t_eps": 0.001}, "guidance": 2.0}}
-
-
-def decoder_for(model, job: str, config_path=None, model_path=None):
-    """The decoder of ``job``: ``config_path`` if given, else the decode config stored with the
-    model (``decode_<job>.yaml``, the recipe's choice), else :data:`DEFAULTS`."""
-    import yaml
-
-    from avdm.inference.jobs import DecodeConfig, Decoder
-    from avdm.inference.model_io import model_decode_config
-
-    if config_path:
-        conf, source = yaml.safe_load(Path(config_path).read_text()) or {}, str(config_path)
-    elif model_path is not None and (stored := model_decode_config(model_path, job)) is not None:
-        conf, source = stored, f"the decode config stored with {model_path}"
-    else:
-        conf, source = dict(DEFAULTS[job]), "the built-in defaults"
-    logging.info("%s: %s %s (%s)", job, conf.get("sampler"), conf.get("sampler_conf", {}), source)
-    return Decoder(model, job, DecodeConfig.from_dict(conf))
-
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="avdm-enhance", description=__doc__,
@@ -51,14 +27,15 @@ def main(argv=None) -> int:
     p.add_argument("--video", help="video of the speaker's face for --wav")
     p.add_argument("--inference_config", default=None,
                    help="decode YAML (sampler, sampler_conf, guidance); default: the one stored with the model "
-                        "by stage 4 / avdm-pack, else built-in defaults")
+                        "by stage 4 / avdm-pack, else the shipped avdm/conf/decode_<job>.yaml")
     p.add_argument("--detector", default="dlib68")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     setup_logging()
     from avdm.audio_io import AudioError, load_audio, save_wav
+    from avdm.inference.decode_config import decoder_for
     from avdm.inference.media import audio_and_frames, lips_of, mux, visual_input
-    from avdm.inference.model_io import ModelNotFoundError, load_model
+    from avdm.inference.model_io import load_model
     from avdm.video.decode import VideoError
 
     if args.wav or args.video:
@@ -86,7 +63,7 @@ def main(argv=None) -> int:
             else:
                 mux(src, res.wav, dst)
             logging.info("%s -> %s (%s, NFE %d, RTF %.2f)", src, dst, job, res.nfe, res.rtf)
-    except (ModelNotFoundError, VideoError, AudioError, ValueError) as e:
+    except (FileNotFoundError, VideoError, AudioError, ValueError) as e:  # ModelNotFoundError is one
         logging.error("%s", e)
         return 1
     return 0

@@ -21,7 +21,9 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True)
     p.add_argument("files", nargs="+", help="pairs: input video, output video")
-    p.add_argument("--inference_config", default=None)
+    p.add_argument("--inference_config", default=None,
+                   help="decode YAML; default: the one stored with the model by stage 4 / avdm-pack, "
+                        "else the shipped avdm/conf/decode_generate.yaml")
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
     p.add_argument("--detector", default="dlib68")
     p.add_argument("--seed", type=int, default=0)
@@ -29,9 +31,9 @@ def main(argv=None) -> int:
     setup_logging()
     if len(args.files) % 2:
         p.error("give input/output video pairs")
-    from avdm.bin.enhance import decoder_for
+    from avdm.inference.decode_config import decoder_for
     from avdm.inference.media import lips_of, mux
-    from avdm.inference.model_io import ModelNotFoundError, load_model
+    from avdm.inference.model_io import load_model
     from avdm.video.decode import VideoError
 
     try:
@@ -48,7 +50,7 @@ def main(argv=None) -> int:
             res = decoder(lips, None, len(lips), seed=args.seed)
             mux(src, res.wav, dst)
             logging.info("%s -> %s (NFE %d, RTF %.2f)", src, dst, res.nfe, res.rtf)
-    except (ModelNotFoundError, VideoError, ValueError) as e:
+    except (FileNotFoundError, VideoError, ValueError) as e:  # ModelNotFoundError is one
         logging.error("%s", e)
         return 1
     return 0

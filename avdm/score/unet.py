@@ -16,11 +16,8 @@ from avdm.score.layers import ResBlock, SelfAttention2d, timestep_embedding
 # scorer was given.  With a coarse frequency grid (freq_stride > 1) the network's own output is
 # built from that grid; the gain applies it to y at full resolution, so the harmonics of the
 # speech in y need not be rebuilt from the coarse grid (a complex mask, as in mask-based enhancers,
-# plus a residual for what y does not hold).  Measured on the demo (2026-12-04, dev sets, 180
-# utterances, dpm2m 1 NFE, two training seeds of train_cond_lite.yaml with ``output_head: gain``
-# added, tools/bench/seeds_dev.sh): lower validation loss (0.442 vs 0.489 after 160 steps, seed 0)
-# but worse everywhere that counts, ESTOI 0.554 vs 0.591 pooled and lower at every SNR (-5 dB:
-# 0.406 vs 0.430), PESQ-WB 1.33 vs 1.40.  Not used by the recipe; "direct" is the default.
+# plus a residual for what y does not hold).  It scored worse on the demo's dev sets, so "direct"
+# is the default (docs/experiments.md, "Output head gain").
 OUTPUT_HEADS = ("direct", "gain")
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Decode every dev condition set with one model and one decode config, and score them pooled:
-# the dev numbers the README compares decode and training options by (never the test sets).
+# the dev numbers docs/experiments.md compares decode and training options by (never the test sets).
 #
 #   tools/bench/score_dev.sh <model_dir> <job> <decode.yaml> <out_dir> [--nj 2]
 #   tools/bench/score_dev.sh noisy - - <out_dir>      (the noisy input itself, the line to beat)
