@@ -23,6 +23,7 @@ def test_run_sh_stages_0_to_6(tmp_path):
     env = dict(os.environ, AVDM_ROOT=str(ROOT), AVDM_PYTHON=sys.executable, GRID="", OMP_NUM_THREADS="1")
     cmd = ["bash", str(ROOT / "egs" / "TEMPLATE" / "avdm.sh"), "--nj", "2", "--inference_nj", "2",
            "--train_config", "conf/train_prior_lite.yaml",
+           "--frontend_config", "conf/frontend_lip_envelope.yaml", "--frontend_args", "--steps 2",
            "--local_data_opts", "--size tiny --snrs 0", "--skip_asr", "true",
            "--train_args", "--max_epoch 1 --num_iters_per_epoch 1 --batch_size 2"]
     r = subprocess.run(cmd, cwd=recipe, env=env, capture_output=True, text=True, timeout=900)
@@ -36,6 +37,7 @@ def test_run_sh_stages_0_to_6(tmp_path):
         "dump/raw/train/wav.scp", "dump/raw/train/lip_stats.json", "dump/raw/test_snr0_seen/noisy.scp",
         "dump/raw/dev_snr0_heldout/noisy.scp",
         "dump/raw/noise_train/wav.scp",
+        "exp/lip_frontend/frontend.pth", "exp/lip_frontend/probe.json",
         "exp/train_prior_lite/config.yaml", "exp/train_prior_lite/train.log",
         "exp/train_prior_lite/generate_test/wav.scp", "exp/train_prior_lite/generate_test/utt2nfe",
         "exp/train_prior_lite/enhance_unsup_test_snr0_heldout/wav.scp",
@@ -63,6 +65,7 @@ def test_run_sh_stages_0_to_6(tmp_path):
     report = (recipe / "RESULTS.md").read_text()
     assert "Unsupervised AV enhancement" in report and "Lip-to-speech generation" in report
     assert "| noisy input |" in report and "train_prior_lite (AV)" in report
+    assert "## Lip front-end probe" in report and "| test | 2 |" in report
     # stage 5-6 alone regenerate the same report
     r2 = subprocess.run(cmd + ["--stage", "5", "--stop_stage", "6"], cwd=recipe, env=env, capture_output=True,
                         text=True, timeout=600)

@@ -64,6 +64,8 @@ def main(argv=None) -> int:
     p.add_argument("--exp_dir", required=True)
     p.add_argument("--ngpu", type=int, default=0)
     p.add_argument("--noise_set", default="noise_train", help="dump dir of the dynamic-mixing noise")
+    p.add_argument("--frontend", default="",
+                   help="the pretrained lip front-end a lip_envelope encoder loads (overrides the config's path)")
     args, extra = p.parse_known_args(argv)
     setup_logging()
     dump = Path(args.dump_dir)
@@ -109,6 +111,8 @@ def main(argv=None) -> int:
         if talkers:  # competing talkers: other training speakers' utterances
             cmd += ["--preprocessor_conf", f"talker_scp={train / 'wav.scp'}",
                     "--preprocessor_conf", f"talker_utt2spk={train / 'utt2spk'}"]
+    if args.frontend and str(config.get("visual_encoder")).lower() == "lip_envelope":
+        cmd += ["--visual_encoder_conf", f"pretrained={args.frontend}"]  # this recipe's front-end, not another's
     cmd += extra
     logger.info("training %s (%s mode) -> %s", args.config, mode, exp)
     if run_logged(cmd, exp / "train.log") != 0:

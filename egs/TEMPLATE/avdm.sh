@@ -33,6 +33,7 @@ train_args=""           # extra arguments for training (espnet2 options)
 train_jobs=1            # models trained side by side in stage 3 (the ASR model counts as one)
 frontend_config=""      # lip front-end to pretrain first in stage 3 (e.g. conf/frontend_lip_envelope.yaml;
                         #   the train configs load ${exp_dir}/lip_frontend/frontend.pth); empty: none
+frontend_args=""        # extra options of the front-end pretraining (python -m avdm.bin.pretrain_frontend)
 skip_asr=false          # true: no WER (no ASR model trained or used)
 asr_model=""            # an ESPnet ASR model to use for WER (exp dir or packed zip); empty: train one in stage 3
 asr_config=conf/asr_ctc_lite.yaml
@@ -195,9 +196,10 @@ if stage_on 3; then
     if [ -n "${frontend_config}" ]; then
         [ -f "${frontend_config}" ] || die "front-end config ${frontend_config} not found"
         log "pretraining the lip front-end from ${frontend_config} -> ${exp_dir}/lip_frontend"
+        # shellcheck disable=SC2086
         OMP_NUM_THREADS=${nj} ${python} -m avdm.bin.pretrain_frontend --config "${frontend_config}" \
             --dump_dir "${dump_dir}/raw" --train_set "${train_set}" --probe_sets "${valid_set} ${test_sets}" \
-            --exp_dir "${exp_dir}/lip_frontend" || die "lip front-end pretraining failed"
+            --exp_dir "${exp_dir}/lip_frontend" ${frontend_args} || die "lip front-end pretraining failed"
     fi
     running=(); failed=""
     for t in $(model_tags); do
@@ -207,7 +209,7 @@ if stage_on 3; then
         # shellcheck disable=SC2086
         ${python} -m avdm.bin.stage_train --config "${c}" --dump_dir "${dump_dir}/raw" \
             --train_set "${train_set}" --valid_set "${valid_set}" --exp_dir "${exp_dir}/${t}" \
-            --ngpu "${ngpu}" ${train_args} &
+            --ngpu "${ngpu}" ${frontend_config:+--frontend "${exp_dir}/lip_frontend/frontend.pth"} ${train_args} &
         running+=("$!:${t}")
         wait_for_slot "${train_jobs}"
     done

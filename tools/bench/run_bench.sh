@@ -56,12 +56,14 @@ if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
     log "recipe stages 0-3 on the bench-size mini-GRID; training budget: ${budget} (espnet2 options)"
     ../TEMPLATE/avdm.sh --stage "${recipe_stage}" --stop_stage 3 --nj "${nj}" --ngpu "${ngpu}" \
         --data_dir "${data}" --dump_dir "${dump}" --exp_dir "${exp}" \
-        --local_data_opts "--size bench" --skip_asr true \
+        --local_data_opts "--size bench" --skip_asr true --frontend_config conf/frontend_lip_envelope.yaml \
         --train_config "${train_config}" --train_args "${budget}" --train_jobs 2
 fi
 
 tests=""
-for snr in -5 0 5; do tests="${tests:+${tests},}${dump}/raw/test_snr${snr}_heldout"; done
+for snr in -10 -5 0 5; do tests="${tests:+${tests},}${dump}/raw/test_snr${snr}_heldout"; done
+# the competing-talker sets: AV versus audio-only, and the true lips against another utterance's
+for snr in -5 0; do tests="${tests},${dump}/raw/test_snr${snr}_talker"; done
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
     device=cpu
