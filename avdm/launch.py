@@ -8,7 +8,8 @@ Backends:
 The backend comes from the argument, else ``$AVDM_CMD_BACKEND`` (exported by ``cmd.sh``);
 extra Slurm options from ``$AVDM_SLURM_OPTS``.  Any failed job fails the whole call with
 :class:`JobsFailed`, whose message carries the tail of the first failed job's log.  Ctrl-C (or
-SIGTERM) kills every child process group (and ``scancel``s submitted Slurm jobs).
+SIGTERM) kills every child process group (and ``scancel``s submitted Slurm jobs); a local job
+also dies with the process that started it, even one killed with -9 (:func:`die_with_parent`).
 """
 from __future__ import annotations
 
@@ -129,6 +130,19 @@ def restore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """Have the kernel send ``sig`` to this process when its parent dies (Linux; elsewhere a no-op).
+
+    The recipe driver starts stages and trainings in the background: killed with -9 it cannot pass
+    a signal on, so each child asks for this itself (and is given it as ``preexec_fn``)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(sig), 0, 0, 0)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+
+
 class _Interrupt(Exception):
     pass
 
@@ -165,10 +179,11 @@ def _run_local(cmd, logs, max_parallel, env, cwd) -> Dict[int, int]:
                     if len(argv) == 1:
                         proc = subprocess.Popen(["bash", "-c", argv[0]], stdout=logf,
                                                 stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                                                start_new_session=True)
+                                                start_new_session=True, preexec_fn=die_with_parent)
                     else:
                         proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT,
-                                                env=env, cwd=cwd, start_new_session=True)
+                                                env=env, cwd=cwd, start_new_session=True,
+                                                preexec_fn=die_with_parent)
                     running[j] = (proc, logf, time.time())
                 time.sleep(0.05)
                 for j, (proc, logf, t0) in list(running.items()):

@@ -4,21 +4,28 @@
         --valid_set dev --exp_dir exp/<tag> --ngpu N [extra espnet2 arguments ...]
 
 The espnet2 log goes to exp/<tag>/train.log; the per-epoch summary lines are echoed here.
-Rerunning after an interruption resumes from exp/<tag>/checkpoint.pth (espnet2's --resume).
+Rerunning after an interruption resumes from exp/<tag>/checkpoint.pth (espnet2's --resume), but
+only with the setup that made it (config, extra arguments, data, recorded in
+exp/<tag>/train_setup.yaml): a changed one is refused unless ``--restart true`` discards the old
+training.  exp/<tag> is locked while training (a second run there is refused), and the trainer
+dies with this process, which dies with its parent (the recipe driver, even if killed with -9).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
-from avdm.fileio import read_kv, require_files, write_kv
-from avdm.launch import restore_sigint
+from avdm.dir_lock import LOCK_NAME, DirLockedError, locked
+from avdm.fileio import atomic_open, read_kv, require_files, write_kv
+from avdm.launch import die_with_parent, restore_sigint
 from avdm.logging_setup import setup_logging
 
 logger = logging.getLogger("stage_train")
@@ -36,7 +43,8 @@ def run_logged(cmd, log: Path, echo=("epoch results", "Error", "error:", "Traceb
     with open(log, "a", encoding="utf-8") as f:
         f.write("# " + " ".join(cmd) + "\n")
         f.flush()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+                                preexec_fn=die_with_parent)
         try:
             for line in proc.stdout:
                 f.write(line)
@@ -53,6 +61,62 @@ def run_logged(cmd, log: Path, echo=("epoch results", "Error", "error:", "Traceb
             return 130
 
 
+SETUP_FILE = "train_setup.yaml"
+
+
+def _flat(d, prefix=""):
+    out = {}
+    for k, v in (d or {}).items():
+        if isinstance(v, dict) and v:
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def setup_changes(old: dict, new: dict) -> list:
+    """``key: old -> new`` for every setting that differs (nested keys dotted)."""
+    a, b = _flat(old), _flat(new)
+    return [f"{k}: {a.get(k, '(unset)')} -> {b.get(k, '(unset)')}" for k in sorted(set(a) | set(b))
+            if a.get(k, "(unset)") != b.get(k, "(unset)")]
+
+
+def has_training(exp: Path) -> bool:
+    return (exp / "checkpoint.pth").exists() or any(exp.glob("*epoch.pth"))
+
+
+def check_resumable(exp: Path, setup: dict, restart: bool) -> None:
+    """Refuse (ValueError) to resume a training of ``exp`` made with another setup; with
+    ``restart``, discard the old training instead.  Records ``setup`` for the next run."""
+    if has_training(exp):
+        recorded = exp / SETUP_FILE
+        if restart:
+            logger.warning("--restart: discarding the training in %s", exp)
+            for f in exp.iterdir():
+                if f.name != LOCK_NAME:
+                    shutil.rmtree(f) if f.is_dir() else f.unlink()
+        elif recorded.is_file():
+            changes = setup_changes(yaml.safe_load(recorded.read_text()) or {}, setup)
+            if changes:
+                raise ValueError(
+                    f"{exp} holds a training made with another setup ({'; '.join(changes)}); resuming it "
+                    f"would mix the two.  Use another --tag, or --restart true to discard it and train anew")
+        else:
+            old = yaml.safe_load((exp / "config.yaml").read_text()) if (exp / "config.yaml").is_file() else {}
+            new = _flat(setup["config"])
+            changes = setup_changes({k: v for k, v in _flat(old).items() if k in new},
+                                    {k: v for k, v in new.items() if k in _flat(old)})
+            if changes:  # a training from before the setup was recorded: compare with espnet2's config
+                raise ValueError(f"{exp} holds a training made with another config ({'; '.join(changes)}); use "
+                                 "another --tag, or --restart true to discard it and train anew")
+    with atomic_open(exp / SETUP_FILE) as f:
+        yaml.safe_dump(setup, f, sort_keys=True)
+
+
+def _sigterm_as_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
     restore_sigint()  # stage 3 starts the trainings in the background of avdm.sh
     p = argparse.ArgumentParser(prog="stage_train", description=__doc__,
@@ -64,6 +128,8 @@ def main(argv=None) -> int:
     p.add_argument("--exp_dir", required=True)
     p.add_argument("--ngpu", type=int, default=0)
     p.add_argument("--noise_set", default="noise_train", help="dump dir of the dynamic-mixing noise")
+    p.add_argument("--restart", choices=("true", "false"), default="false",
+                   help="discard an existing training of exp_dir made with another setup instead of refusing")
     args, extra = p.parse_known_args(argv)
     setup_logging()
     dump = Path(args.dump_dir)
@@ -106,9 +172,17 @@ def main(argv=None) -> int:
             return 1
         cmd += ["--preprocessor_conf", f"noise_scp={noise}"]
     cmd += extra
-    logger.info("training %s (%s mode) -> %s", args.config, mode, exp)
-    if run_logged(cmd, exp / "train.log") != 0:
-        logger.error("training failed; see %s", exp / "train.log")
+    setup = {"config": config, "extra_args": list(extra), "lip_stats": [stats["mean"], stats["std"]],
+             "train_data": str(train), "valid_data": str(valid)}
+    try:
+        with locked(exp):
+            check_resumable(exp, setup, args.restart == "true")
+            logger.info("training %s (%s mode) -> %s", args.config, mode, exp)
+            if run_logged(cmd, exp / "train.log") != 0:
+                logger.error("training failed; see %s", exp / "train.log")
+                return 1
+    except (DirLockedError, ValueError) as e:
+        logger.error("%s", e)
         return 1
     model = inference_model_file(exp)
     logger.info("stage 3: %s done; inference will use %s", exp, model)
@@ -127,4 +201,6 @@ def inference_model_file(exp: Path) -> Path:
 
 
 if __name__ == "__main__":
+    die_with_parent()
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)  # end the trainer and release the lock
     sys.exit(main())

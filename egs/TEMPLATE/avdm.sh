@@ -31,6 +31,7 @@ lip_opts=""             # extra options of stage 1 (python -m avdm.bin.stage_lip
 audio_format=flac       # stage 2 audio format: flac or ark
 train_args=""           # extra arguments for training (espnet2 options)
 train_jobs=1            # models trained side by side in stage 3 (the ASR model counts as one)
+restart_training=false  # true: discard an exp/<tag> trained with another setup instead of refusing to resume it
 skip_asr=false          # true: no WER (no ASR model trained or used)
 asr_model=""            # an ESPnet ASR model to use for WER (exp dir or packed zip); empty: train one in stage 3
 asr_config=conf/asr_ctc_lite.yaml
@@ -47,6 +48,8 @@ Usage: $0 [options]
   --train_config "A.yaml B.yaml"   model configs (one model each)
   --train_jobs N             models trained side by side (default ${train_jobs})
   --tag NAME                 experiment name for a single train config
+  --restart_training true    train anew where exp/<tag> holds a training made with another config
+                             (by default such a resume is refused: it would mix the two setups)
   --inference_config X.yaml  decode config for every inference job
   --train_set --valid_set --test_sets   data set names
   --local_data_opts "..."    options of local/data.sh (e.g. "--grid_root /data/GRID")
@@ -67,6 +70,24 @@ EOM
 [ $# -eq 0 ] || die "unexpected argument(s): $* (see --help)"
 
 python=${AVDM_PYTHON:-python3}
+
+# every argument is checked before any stage runs
+for v in stage stop_stage nj inference_nj ngpu train_jobs; do
+    [[ ${!v} =~ ^[0-9]+$ ]] || die "--${v} must be a whole number, got '${!v}'"
+done
+[ "${stage}" -le 6 ] || die "--stage ${stage}: the stages are 0..6"
+[ "${stage}" -le "${stop_stage}" ] || die "--stage ${stage} is after --stop_stage ${stop_stage}: nothing to run"
+if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
+    for c in ${train_config:-conf/train_prior_lite.yaml}; do [ -f "${c}" ] || die "train config ${c} not found"; done
+fi
+if [ -n "${inference_config}" ] && [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
+    [ -f "${inference_config}" ] || die "inference config ${inference_config} not found"
+fi
+
+# one run at a time in an exp dir: a second one is refused while the first lives
+${python} -m avdm.bin.dir_lock acquire "${exp_dir}" --pid $$ || die "not starting (see above)"
+# shellcheck disable=SC2064
+trap "${python} -m avdm.bin.dir_lock release '${exp_dir}' --pid $$" EXIT
 
 stage_on() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
 stage_t0=0
@@ -197,7 +218,7 @@ if stage_on 3; then
         # shellcheck disable=SC2086
         ${python} -m avdm.bin.stage_train --config "${c}" --dump_dir "${dump_dir}/raw" \
             --train_set "${train_set}" --valid_set "${valid_set}" --exp_dir "${exp_dir}/${t}" \
-            --ngpu "${ngpu}" ${train_args} &
+            --ngpu "${ngpu}" --restart "${restart_training}" ${train_args} &
         running+=("$!:${t}")
         wait_for_slot "${train_jobs}"
     done
