@@ -130,3 +130,29 @@ def _restore_interrupted_swap(final: Path) -> None:
     old = _old_dir(final)
     if old.exists() and not final.exists():
         os.replace(old, final)
+
+
+def is_pipe(value: str) -> bool:
+    """An scp value of the form ``cmd |`` (Kaldi's convention: run ``cmd`` and read its output)."""
+    return value.rstrip().endswith("|")
+
+
+def load_ark(value: str, where: str = "scp"):
+    """The array of an scp value ``file.ark:offset`` (as stages 1-2 write them).
+
+    A pipe value (``cmd |``) is refused (ValueError): avdm never runs commands named in its scp
+    files, so a data dir cannot make it run code.
+    """
+    if is_pipe(value):
+        raise ValueError(f"{where}: refusing the pipe entry {value.strip()!r} (avdm runs no commands from scp files)")
+    import kaldiio
+
+    return kaldiio.load_mat(value)
+
+
+def refuse_pipes(scp: PathLike) -> None:
+    """ValueError naming the first pipe entry (``cmd |``) of ``scp``, e.g. before espnet2 reads it."""
+    for key, value in read_kv(scp, allow_empty_value=True).items():
+        if is_pipe(value):
+            raise ValueError(f"{scp}: {key}: refusing the pipe entry {value.strip()!r} "
+                             "(avdm runs no commands from scp files)")

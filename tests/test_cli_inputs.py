@@ -104,3 +104,44 @@ def test_avdm_lips_fails_when_no_video_gave_lips(tmp_path, face_video, capfd):
     assert lips_cli.main([str(junk), "--out_dir", str(tmp_path / "a"), "--detector", "haar"]) == 1
     assert "no video gave lips" in capfd.readouterr().err
     assert lips_cli.main([str(junk), str(face_video / "talk.mp4"), "--out_dir", str(tmp_path / "b")]) == 0
+
+
+def test_a_corrupt_packed_model_gets_a_message_and_leaves_no_temp_dir(tmp_path, cond_exp, monkeypatch):
+    import tempfile
+    import zipfile
+
+    from avdm.bin.pack import pack
+    from avdm.inference.model_io import ModelNotFoundError, load_model
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    zip_path = pack(cond_exp, tmp_path / "m.zip")
+    load_model(zip_path)
+    assert list((tmp_path / "tmp").iterdir()) == []  # nothing unpacked and left behind
+    with zipfile.ZipFile(zip_path) as z:  # a bit flipped inside the weights: the zip's CRC fails
+        info = z.getinfo("model.pth")
+    data = bytearray(zip_path.read_bytes())
+    data[info.header_offset + 30 + len(info.filename) + info.compress_size // 2] ^= 0xFF
+    zip_path.write_bytes(bytes(data))
+    with pytest.raises(ModelNotFoundError, match=r"m\.zip: unreadable model \(.*\); copy it again, or pack it again"):
+        load_model(zip_path)
+    (cond_exp.parent / "bad").mkdir()
+    (cond_exp.parent / "bad" / "config.yaml").write_text((cond_exp / "config.yaml").read_text())
+    (cond_exp.parent / "bad" / "valid.loss.best.pth").write_bytes(b"truncated")
+    with pytest.raises(ModelNotFoundError, match="unreadable model"):
+        load_model(cond_exp.parent / "bad")
+
+
+def test_the_clis_say_what_a_model_was_trained_on_and_warn_about_the_mini_grid(tmp_path, face_video, capfd):
+    from avdm.bin.pack import pack
+
+    exp = make_exp(tmp_path / "cond", "conditional")
+    (exp / "corpus").write_text("mini-GRID (synthetic, --size demo --seed 0)\n")
+    zip_path = pack(exp, tmp_path / "m.zip")
+    assert enhance_cli.main(["--model", str(zip_path), str(face_video / "talk.mp4"), str(tmp_path / "o.mp4")]) == 0
+    err = capfd.readouterr().err
+    assert "trained on: mini-GRID (synthetic" in err and "on real video it makes speech worse" in err
+    (exp / "corpus").write_text("GRID (/data/GRID)\n")
+    assert enhance_cli.main(["--model", str(exp), str(face_video / "talk.mp4"), str(tmp_path / "o2.mp4")]) == 0
+    err = capfd.readouterr().err
+    assert "trained on: GRID (/data/GRID)" in err and "makes speech worse" not in err

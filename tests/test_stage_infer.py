@@ -59,3 +59,15 @@ def test_earlier_results_stay_until_the_new_ones_are_complete(infer_setup):
     (exp / "valid.loss.best.pth").write_bytes(b"not a checkpoint")
     assert stage_infer.main(args) == 1
     assert sorted(read_kv(out / "wav.scp")) == ["u1", "u2", "u3"]
+
+
+def test_a_pipe_entry_is_refused_not_run(infer_setup, tmp_path):
+    dump, out, args = infer_setup
+    marker = tmp_path / "ran"
+    lines = (dump / "lip.scp").read_text().splitlines()
+    lines[0] = f"u1 touch {marker} |"
+    (dump / "lip.scp").write_text("\n".join(lines) + "\n")
+    assert stage_infer.main(args) == 0
+    assert not marker.exists()
+    assert "refusing the pipe entry" in read_kv(out / "skipped")["u1"]
+    assert sorted(read_kv(out / "wav.scp")) == ["u2", "u3"]

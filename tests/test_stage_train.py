@@ -126,3 +126,19 @@ def test_jobs_die_with_the_driver_even_when_it_is_killed_with_minus_9(tmp_path):
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(driver.pid, signal.SIGKILL)
+
+
+def test_scp_pipes_are_refused_before_espnet2_could_run_them(dumps, capfd):
+    (dumps / "dump" / "dev" / "lip.scp").write_text(f"u1 touch {dumps / 'ran'} |\n")
+    rc = stage_train.main(["--config", str(dumps / "c.yaml"), "--dump_dir", str(dumps / "dump"),
+                           "--exp_dir", str(dumps / "exp" / "c")])
+    assert rc == 1 and not (dumps / "ran").exists()
+    assert "dev/lip.scp: u1: refusing the pipe entry" in capfd.readouterr().err
+
+
+def test_the_training_corpus_is_recorded_with_the_model(tmp_path):
+    train, exp = tmp_path / "train", tmp_path / "exp"
+    train.mkdir()
+    (train / "corpus").write_text("mini-GRID (synthetic, --size demo --seed 0)\n")
+    stage_train.record_corpus(train, exp)
+    assert (exp / "corpus").read_text() == "mini-GRID (synthetic, --size demo --seed 0)\n"

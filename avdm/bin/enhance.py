@@ -59,7 +59,7 @@ def main(argv=None) -> int:
     from avdm.audio_io import AudioError, load_audio, save_wav
     from avdm.inference.media import (audio_and_frames, check_outputs, lips_of, match_lengths, mux,
                                       video_frames, visual_input)
-    from avdm.inference.model_io import ModelNotFoundError, load_model
+    from avdm.inference.model_io import ModelNotFoundError, announce_corpus, load_model
     from avdm.video.decode import VideoError
 
     if args.wav or args.video:
@@ -71,6 +71,7 @@ def main(argv=None) -> int:
     try:  # everything that can be known before inference is checked before it
         check_outputs(pairs, [args.wav], {".wav", ".flac"} if args.wav else None)
         model, _ = load_model(args.model)
+        announce_corpus(args.model)
         job = "enhance" if model.mode == "conditional" else "enhance_unsup"
         decoder = decoder_for(model, job, args.inference_config, args.model)
     except (ModelNotFoundError, VideoError, AudioError, ValueError) as e:

@@ -31,13 +31,14 @@ def main(argv=None) -> int:
         p.error("give input/output video pairs")
     from avdm.bin.enhance import decoder_for
     from avdm.inference.media import check_outputs, lips_of, mux
-    from avdm.inference.model_io import ModelNotFoundError, load_model
+    from avdm.inference.model_io import ModelNotFoundError, announce_corpus, load_model
     from avdm.video.decode import VideoError
 
     pairs = list(zip(args.files[::2], args.files[1::2]))
     try:  # everything that can be known before inference is checked before it
         check_outputs(pairs)
         model, _ = load_model(args.model)
+        announce_corpus(args.model)
         if model.mode != "prior" or model.audio_only:
             raise ValueError("avdm-generate needs a lip-conditioned prior model (mode: prior, with a visual encoder)")
         decoder = decoder_for(model, "generate", args.inference_config, args.model)

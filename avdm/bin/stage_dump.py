@@ -17,11 +17,10 @@ import shutil
 import sys
 from pathlib import Path
 
-import kaldiio
 import numpy as np
 
 from avdm.data.datadir import spk2utt_from
-from avdm.fileio import atomic_open, read_kv, require_files, write_kv
+from avdm.fileio import atomic_open, load_ark, read_kv, require_files, write_kv
 from avdm.launch import JobsFailed, run_jobs, split_scp
 from avdm.logging_setup import setup_logging
 
@@ -34,13 +33,13 @@ def lip_stats(lip_scp: Path, max_utts: int = 1000) -> dict:
     Over every utterance of ``lip_scp``, or over ``max_utts`` of them spread evenly over the
     sorted list (so that every speaker counts, not only the first ones).
     """
-    scp = kaldiio.load_scp(str(lip_scp))
+    scp = read_kv(lip_scp)
     keys = sorted(scp.keys())
     if len(keys) > max_utts:
         keys = [keys[i] for i in np.linspace(0, len(keys) - 1, max_utts).round().astype(int)]
     total, sq, n = 0.0, 0.0, 0
     for k in keys:
-        a = np.asarray(scp[k], np.float64)
+        a = np.asarray(load_ark(scp[k], str(lip_scp)), np.float64)
         total += a.sum()
         sq += (a ** 2).sum()
         n += a.size
@@ -115,7 +114,7 @@ def main(argv=None) -> int:
             write_kv(out / name, {k: v for k, v in read_kv(data / name).items() if k in keys})
     if (data / "utt2spk").is_file():
         write_kv(out / "spk2utt", spk2utt_from(read_kv(out / "utt2spk")))
-    for name in ("base_set",):
+    for name in ("base_set", "corpus"):  # corpus: what stage 3 records as the model's training data
         if (data / name).is_file():
             shutil.copy(data / name, out / name)
     if args.lip_dir:

@@ -22,13 +22,12 @@ import shutil
 import sys
 from pathlib import Path
 
-import kaldiio
 import numpy as np
 import yaml
 from tqdm import tqdm
 
 from avdm import SAMPLES_PER_FRAME
-from avdm.fileio import atomic_open, read_kv, replace_dir, require_files, staging_dir, write_kv
+from avdm.fileio import atomic_open, load_ark, read_kv, replace_dir, require_files, staging_dir, write_kv
 from avdm.logging_setup import setup_logging
 
 logger = logging.getLogger("stage_infer")
@@ -66,19 +65,19 @@ def run_part(keys, data_dirs, model_dir: Path, job: str, config: dict, out_dirs,
 def _run_set(keys, data_dir: Path, out_dir: Path, model, decoder, job: str, seed: int) -> None:
     from avdm.audio_io import save_wav
 
-    lip_scp = kaldiio.load_scp(str(data_dir / "lip.scp"))
+    lip_scp = read_kv(data_dir / "lip.scp")
     audio_fmt = (data_dir / "audio_format").read_text().strip() if (data_dir / "audio_format").exists() else "flac"
     noisy_scp = read_kv(data_dir / "noisy.scp") if job != "generate" else {}
     shapes = read_kv(data_dir / "lip_shape")
     wavs, nfes, rtfs, skipped = {}, {}, {}, {}
     for utt in tqdm(keys, desc=f"{job} {data_dir.name}", unit="utt", mininterval=5):
         try:
-            lips = None if model.audio_only else np.asarray(lip_scp[utt])
+            lips = None if model.audio_only else np.asarray(load_ark(lip_scp[utt], f"{data_dir}/lip.scp"))
             n_frames = int(shapes[utt].split(",")[0])
             noisy = None
             if job != "generate":
                 if audio_fmt == "ark":
-                    noisy = np.asarray(kaldiio.load_mat(noisy_scp[utt]), np.float32)
+                    noisy = np.asarray(load_ark(noisy_scp[utt], f"{data_dir}/noisy.scp"), np.float32)
                 else:
                     from avdm.audio_io import load_audio
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 
 from avdm.dir_lock import LOCK_NAME, DirLockedError, locked
-from avdm.fileio import atomic_open, read_kv, require_files, write_kv
+from avdm.fileio import atomic_open, read_kv, refuse_pipes, require_files, write_kv
 from avdm.launch import die_with_parent, restore_sigint
 from avdm.logging_setup import setup_logging
 
@@ -113,6 +113,16 @@ def check_resumable(exp: Path, setup: dict, restart: bool) -> None:
         yaml.safe_dump(setup, f, sort_keys=True)
 
 
+def record_corpus(train: Path, exp: Path) -> None:
+    """exp/<tag>/corpus: the corpus named by stage 0 for the training set (avdm-pack carries it,
+    the CLIs show it and warn about the synthetic mini-GRID)."""
+    from avdm.inference.model_io import CORPUS_FILE
+
+    corpus = (train / CORPUS_FILE).read_text().strip() if (train / CORPUS_FILE).is_file() else "(not recorded)"
+    with atomic_open(exp / CORPUS_FILE) as f:
+        f.write(corpus + "\n")
+
+
 def _sigterm_as_interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -138,7 +148,10 @@ def main(argv=None) -> int:
         require_files(args.config)
         require_files(train / "wav.scp", train / "lip.scp", train / "lip_stats.json", train / "utt2num_samples",
                       valid / "wav.scp", valid / "lip.scp", valid / "utt2num_samples", stage_hint="stage 2")
-    except FileNotFoundError as e:
+        for d in (train, valid):  # espnet2 reads them through kaldiio, which would run a "cmd |" entry
+            refuse_pipes(d / "wav.scp")
+            refuse_pipes(d / "lip.scp")
+    except (FileNotFoundError, ValueError) as e:
         logger.error("%s", e)
         return 1
     with open(args.config, encoding="utf-8") as f:
@@ -177,6 +190,7 @@ def main(argv=None) -> int:
     try:
         with locked(exp):
             check_resumable(exp, setup, args.restart == "true")
+            record_corpus(train, exp)
             logger.info("training %s (%s mode) -> %s", args.config, mode, exp)
             if run_logged(cmd, exp / "train.log") != 0:
                 logger.error("training failed; see %s", exp / "train.log")

@@ -56,7 +56,9 @@ Usage: $0 [options]
   --lip_detector KEY         dlib68 | haar (avdm-list landmark_detector)
   --audio_format flac|ark    dumped audio format
   --skip_asr true|false      skip WER (no ASR training)
-  --asr_model DIR|ZIP        an existing ESPnet ASR model for WER instead of training one
+  --asr_model DIR|ZIP        an existing ESPnet ASR model for WER instead of training one (espnet2
+                             unpickles it: a model file can run code, give only models you trust)
+  Data dirs are trusted like code: an scp entry "cmd |" is run by the shell (Kaldi's convention).
 EOM
 )
 
