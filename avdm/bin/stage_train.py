@@ -13,8 +13,10 @@ dies with this process, which dies with its parent (the recipe driver, even if k
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
 import shutil
 import signal
 import subprocess
@@ -138,6 +140,13 @@ def main(argv=None) -> int:
     p.add_argument("--exp_dir", required=True)
     p.add_argument("--ngpu", type=int, default=0)
     p.add_argument("--noise_set", default="noise_train", help="dump dir of the dynamic-mixing noise")
+    p.add_argument("--nproc", type=int, default=1,
+                   help="training processes on this node (DDP through torchrun; gloo on the CPU, nccl with "
+                        "--ngpu 1 per process); multi-GPU on one node: --ngpu N instead (espnet2 spawns N)")
+    p.add_argument("--nnodes", type=int, default=1,
+                   help="nodes of a multi-node training (run this on every node, e.g. by srun, with the same "
+                        "--rdzv_endpoint); the node with SLURM_NODEID 0 (or NODE_RANK 0) keeps the exp dir's books")
+    p.add_argument("--rdzv_endpoint", default=None, help="host:port where the nodes meet (multi-node)")
     p.add_argument("--restart", choices=("true", "false"), default="false",
                    help="discard an existing training of exp_dir made with another setup instead of refusing")
     args, extra = p.parse_known_args(argv)
@@ -160,6 +169,14 @@ def main(argv=None) -> int:
     mode = (config.get("model_conf") or {}).get("mode", "prior")
     py = [sys.executable, "-m", "avdm.bin.train"]
     common = ["--config", args.config, "--ngpu", str(args.ngpu)]
+    if args.nproc > 1 or args.nnodes > 1:  # torchrun sets RANK / WORLD_SIZE / MASTER_*, espnet2 reads them
+        if args.nnodes > 1 and not args.rdzv_endpoint:
+            p.error("--nnodes > 1 needs --rdzv_endpoint host:port (the first node, reachable from the others)")
+        meet = (["--nnodes", str(args.nnodes), "--rdzv_backend", "c10d", "--rdzv_endpoint", args.rdzv_endpoint,
+                 "--rdzv_id", exp.name] if args.nnodes > 1 else ["--standalone"])
+        py = [sys.executable, "-m", "torch.distributed.run", *meet, "--nproc_per_node", str(args.nproc),
+              "-m", "avdm.bin.train"]
+        common += ["--multiprocessing_distributed", "false", "--dist_backend", "nccl" if args.ngpu else "gloo"]
     # 1. shape files: espnet2's batch samplers read "utt length" lists; stage 2 wrote them as
     # utt2num_samples, so the collect-stats pass (a whole process start and a pass over the
     # data, for statistics this model does not use) is not needed
@@ -186,14 +203,18 @@ def main(argv=None) -> int:
         cmd += ["--preprocessor_conf", f"noise_scp={noise}"]
     cmd += extra
     setup = {"config": config, "extra_args": list(extra), "lip_stats": [stats["mean"], stats["std"]],
-             "train_data": str(train), "valid_data": str(valid)}
+             "train_data": str(train), "valid_data": str(valid), "nproc": args.nproc, "nnodes": args.nnodes}
+    # in a multi-node run one node keeps the books (lock, setup check, corpus, log); the others train
+    books = args.nnodes == 1 or os.environ.get("SLURM_NODEID", os.environ.get("NODE_RANK", "0")) == "0"
     try:
-        with locked(exp):
-            check_resumable(exp, setup, args.restart == "true")
-            record_corpus(train, exp)
+        with (locked(exp) if books else contextlib.nullcontext()):
+            if books:
+                check_resumable(exp, setup, args.restart == "true")
+                record_corpus(train, exp)
             logger.info("training %s (%s mode) -> %s", args.config, mode, exp)
-            if run_logged(cmd, exp / "train.log") != 0:
-                logger.error("training failed; see %s", exp / "train.log")
+            log = exp / "train.log" if books else exp / f"train.node{os.environ.get('SLURM_NODEID', 'x')}.log"
+            if run_logged(cmd, log) != 0:
+                logger.error("training failed; see %s", log)
                 return 1
     except (DirLockedError, ValueError) as e:
         logger.error("%s", e)
