@@ -142,3 +142,27 @@ def test_the_training_corpus_is_recorded_with_the_model(tmp_path):
     (train / "corpus").write_text("mini-GRID (synthetic, --size demo --seed 0)\n")
     stage_train.record_corpus(train, exp)
     assert (exp / "corpus").read_text() == "mini-GRID (synthetic, --size demo --seed 0)\n"
+
+
+def test_a_model_file_cut_by_a_kill_is_mended_before_resuming(tmp_path):
+    import torch
+
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    weights = {"w": torch.arange(4.0)}
+    torch.save({"model": weights, "reporter": {"epoch": 2, "stats": {}}}, exp / "checkpoint.pth")
+    torch.save({"w": torch.zeros(4)}, exp / "1epoch.pth")
+    torch.save(weights, exp / "2epoch.pth")
+    (exp / "2epoch.pth").write_bytes((exp / "2epoch.pth").read_bytes()[:100])  # killed while espnet2 saved it
+    stage_train.repair_interrupted(exp)
+    assert torch.equal(torch.load(exp / "2epoch.pth", weights_only=True)["w"], weights["w"])
+    # a cut checkpoint cannot be resumed from: the training starts again
+    (exp / "checkpoint.pth").write_bytes((exp / "checkpoint.pth").read_bytes()[:100])
+    stage_train.repair_interrupted(exp)
+    assert not list(exp.glob("*.pth"))
+
+
+def test_a_child_whose_parent_died_before_it_asked_dies_at_once():
+    code = "from avdm.launch import die_with_parent; die_with_parent(parent=999999999); print('alive')"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == -signal.SIGTERM and "alive" not in r.stdout

@@ -6,7 +6,9 @@ Layout of ``exp_dir`` (an ESPnet ASR experiment dir, usable by Speech2Text or ``
 """
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -76,7 +78,7 @@ def _run_logged(cmd: Sequence[str], log: Path, echo=("epoch results", "Error", "
         f.write("# " + " ".join(cmd) + "\n")
         f.flush()
         proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                                preexec_fn=die_with_parent)  # no orphan trainer if we are killed
+                                preexec_fn=functools.partial(die_with_parent, parent=os.getpid()))  # no orphan trainer
         for line in proc.stdout:
             f.write(line)
             if any(e in line for e in echo):

@@ -103,7 +103,7 @@ def make_job(ref_dir: Path, inf_dir: Path, args) -> ScoreJob:
 
 
 if __name__ == "__main__":
-    from avdm.launch import die_with_parent
+    from avdm.launch import die_with_driver
 
-    die_with_parent()  # a driver killed with -9 leaves no stage behind (nor its jobs)
+    die_with_driver()  # a driver killed with -9 leaves no stage behind (nor its jobs)
     sys.exit(main())

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -21,13 +22,14 @@ import shutil
 import signal
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import yaml
 
 from avdm.dir_lock import LOCK_NAME, DirLockedError, locked
-from avdm.fileio import atomic_open, read_kv, refuse_pipes, require_files, write_kv
-from avdm.launch import die_with_parent, restore_sigint
+from avdm.fileio import atomic_open, atomic_path, read_kv, refuse_pipes, require_files, write_kv
+from avdm.launch import die_with_driver, die_with_parent, restore_sigint
 from avdm.logging_setup import setup_logging
 
 logger = logging.getLogger("stage_train")
@@ -46,7 +48,8 @@ def run_logged(cmd, log: Path, echo=("epoch results", "Error", "error:", "Traceb
         f.write("# " + " ".join(cmd) + "\n")
         f.flush()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                                preexec_fn=die_with_parent)
+                                preexec_fn=functools.partial(die_with_parent, parent=os.getpid()))
+        _trainers.append(proc)
         try:
             for line in proc.stdout:
                 f.write(line)
@@ -115,6 +118,45 @@ def check_resumable(exp: Path, setup: dict, restart: bool) -> None:
         yaml.safe_dump(setup, f, sort_keys=True)
 
 
+def _complete(f: Path) -> bool:
+    """torch.save writes a zip: a file cut by a kill fails its directory or CRC check."""
+    try:
+        with zipfile.ZipFile(f) as z:
+            return z.testzip() is None
+    except (zipfile.BadZipFile, OSError, EOFError):
+        return False
+
+
+def repair_interrupted(exp: Path) -> None:
+    """Mend what a kill during espnet2's saves leaves (it writes the files in place, not atomically).
+
+    A cut ``<N>epoch.pth`` of the checkpoint's epoch is rewritten from ``checkpoint.pth`` (which
+    espnet2 saved just before it, with the same weights); a cut ``checkpoint.pth`` cannot be
+    resumed from, so the training starts again from the first epoch (same seed: same result).
+    """
+    ckpt = exp / "checkpoint.pth"
+    if not ckpt.exists():
+        return
+    import torch
+
+    if not _complete(ckpt):
+        logger.warning("%s was cut by an interruption: training %s again from the first epoch", ckpt, exp)
+        for f in [ckpt, *exp.glob("*.pth")]:
+            f.unlink(missing_ok=True)
+        return
+    for f in sorted(exp.glob("*epoch.pth")):
+        if f.is_symlink() or _complete(f):
+            continue
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)  # our own file, written by espnet2
+        epoch = state["reporter"]["epoch"]
+        if f.name != f"{epoch}epoch.pth":
+            raise ValueError(f"{f} is damaged and is not the checkpoint's epoch ({epoch}); "
+                             "use --restart true to train anew")
+        logger.warning("%s was cut by an interruption: rewritten from %s", f, ckpt)
+        with atomic_path(f) as tmp:
+            torch.save(state["model"], tmp)
+
+
 def record_corpus(train: Path, exp: Path) -> None:
     """exp/<tag>/corpus: the corpus named by stage 0 for the training set (avdm-pack carries it,
     the CLIs show it and warn about the synthetic mini-GRID)."""
@@ -125,7 +167,15 @@ def record_corpus(train: Path, exp: Path) -> None:
         f.write(corpus + "\n")
 
 
+_trainers: list = []
+
+
 def _sigterm_as_interrupt(signum, frame):
+    # end the trainer here: should the KeyboardInterrupt be lost (a signal during a fork runs this
+    # in a hook that swallows exceptions), the trainer's end still ends run_logged's loop
+    for proc in _trainers:
+        if proc.poll() is None:
+            proc.terminate()
     raise KeyboardInterrupt
 
 
@@ -210,6 +260,7 @@ def main(argv=None) -> int:
         with (locked(exp) if books else contextlib.nullcontext()):
             if books:
                 check_resumable(exp, setup, args.restart == "true")
+                repair_interrupted(exp)
                 record_corpus(train, exp)
             logger.info("training %s (%s mode) -> %s", args.config, mode, exp)
             log = exp / "train.log" if books else exp / f"train.node{os.environ.get('SLURM_NODEID', 'x')}.log"
@@ -236,6 +287,6 @@ def inference_model_file(exp: Path) -> Path:
 
 
 if __name__ == "__main__":
-    die_with_parent()
+    die_with_driver()
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)  # end the trainer and release the lock
     sys.exit(main())

@@ -46,7 +46,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from avdm.launch import die_with_parent
+    from avdm.launch import die_with_driver
 
-    die_with_parent()  # a driver killed with -9 leaves no stage behind (nor its jobs)
+    die_with_driver()  # a driver killed with -9 leaves no stage behind (nor its jobs)
     sys.exit(main())

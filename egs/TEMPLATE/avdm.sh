@@ -86,6 +86,8 @@ if [ -n "${inference_config}" ] && [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge
     [ -f "${inference_config}" ] || die "inference config ${inference_config} not found"
 fi
 
+# the stages die with this driver, even when it is killed with -9 (avdm.launch.die_with_driver)
+export AVDM_DRIVER_PID=$$
 # one run at a time in an exp dir: a second one is refused while the first lives
 ${python} -m avdm.bin.dir_lock acquire "${exp_dir}" --pid $$ || die "not starting (see above)"
 # shellcheck disable=SC2064
