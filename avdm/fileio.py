@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Tuple, Union
@@ -14,7 +15,8 @@ PathLike = Union[str, os.PathLike]
 def atomic_path(path: PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` only on success.
 
-    An interrupted writer therefore never leaves a half file under the final name.
+    An interrupted writer therefore never leaves a half file under the final name.  The file gets
+    the mode a plain ``open`` would give it (0666 less the umask), not mkstemp's private 0600.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -23,11 +25,19 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.exists():
+            os.chmod(tmp_path, 0o666 & ~current_umask())
         os.replace(tmp_path, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -81,3 +91,68 @@ def require_files(*paths: PathLike, stage_hint: str = "") -> None:
     if missing:
         hint = f" (run {stage_hint} first)" if stage_hint else ""
         raise FileNotFoundError(f"missing input(s){hint}: {', '.join(missing)}")
+
+
+def _old_dir(final: Path) -> Path:
+    return final.parent / f".{final.name}.old"
+
+
+def staging_dir(final: PathLike) -> Path:
+    """An empty sibling dir in which a stage builds the replacement of the dir ``final``.
+
+    ``final`` stays untouched (still readable, still complete) until :func:`replace_dir` puts the
+    finished replacement in its place; a leftover staging dir of an interrupted run is discarded.
+    """
+    final = Path(final)
+    _restore_interrupted_swap(final)
+    stage = final.parent / f".{final.name}.partial"
+    if stage.exists():
+        shutil.rmtree(stage)
+    stage.mkdir(parents=True)
+    return stage
+
+
+def replace_dir(new: PathLike, final: PathLike) -> None:
+    """Put the complete dir ``new`` in place of ``final``; the old ``final`` is removed only after."""
+    new, final = Path(new), Path(final)
+    _restore_interrupted_swap(final)
+    old = _old_dir(final)
+    if old.exists():
+        shutil.rmtree(old)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(new, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _restore_interrupted_swap(final: Path) -> None:
+    # killed between the two renames of replace_dir: the old results are complete, put them back
+    old = _old_dir(final)
+    if old.exists() and not final.exists():
+        os.replace(old, final)
+
+
+def is_pipe(value: str) -> bool:
+    """An scp value of the form ``cmd |`` (Kaldi's convention: run ``cmd`` and read its output)."""
+    return value.rstrip().endswith("|")
+
+
+def load_ark(value: str, where: str = "scp"):
+    """The array of an scp value ``file.ark:offset`` (as stages 1-2 write them).
+
+    A pipe value (``cmd |``) is refused (ValueError): avdm never runs commands named in its scp
+    files, so a data dir cannot make it run code.
+    """
+    if is_pipe(value):
+        raise ValueError(f"{where}: refusing the pipe entry {value.strip()!r} (avdm runs no commands from scp files)")
+    import kaldiio
+
+    return kaldiio.load_mat(value)
+
+
+def refuse_pipes(scp: PathLike) -> None:
+    """ValueError naming the first pipe entry (``cmd |``) of ``scp``, e.g. before espnet2 reads it."""
+    for key, value in read_kv(scp, allow_empty_value=True).items():
+        if is_pipe(value):
+            raise ValueError(f"{scp}: {key}: refusing the pipe entry {value.strip()!r} "
+                             "(avdm runs no commands from scp files)")

@@ -8,11 +8,13 @@ Backends:
 The backend comes from the argument, else ``$AVDM_CMD_BACKEND`` (exported by ``cmd.sh``);
 extra Slurm options from ``$AVDM_SLURM_OPTS``.  Any failed job fails the whole call with
 :class:`JobsFailed`, whose message carries the tail of the first failed job's log.  Ctrl-C (or
-SIGTERM) kills every child process group (and ``scancel``s submitted Slurm jobs).
+SIGTERM) kills every child process group (and ``scancel``s submitted Slurm jobs); a local job
+also dies with the process that started it, even one killed with -9 (:func:`die_with_parent`).
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import shlex
@@ -96,6 +98,7 @@ def run_jobs(cmd: Sequence[str], nj: int, log_pattern: str, backend: Optional[st
         raise ValueError(f"run_jobs: unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
     full_env = dict(os.environ)
     full_env.update(env or {})
+    full_env.pop("AVDM_DRIVER_PID", None)  # a job's parent is this process, not the driver
     logs = {j: log_pattern.replace("JOB", str(j)) for j in range(1, nj + 1)}
     for path in logs.values():
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -129,11 +132,46 @@ def restore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def die_with_parent(sig: int = signal.SIGTERM, parent: Optional[int] = None) -> None:
+    """Have the kernel send ``sig`` to this process when its parent dies (Linux; elsewhere a no-op).
+
+    The recipe driver starts stages and trainings in the background: killed with -9 it cannot pass
+    a signal on, so each child asks for this itself (and is given it as ``preexec_fn``).  With
+    ``parent`` (the pid the parent had), a parent that died before the request took effect is
+    noticed too."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(sig), 0, 0, 0)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        return
+    if parent is not None and os.getppid() != parent:
+        os.kill(os.getpid(), sig)
+
+
+def die_with_driver() -> None:
+    """:func:`die_with_parent` for a stage the recipe driver started (it exports its pid as
+    ``AVDM_DRIVER_PID``; :func:`run_jobs` keeps that from the jobs, whose parent is the stage)."""
+    pid = os.environ.get("AVDM_DRIVER_PID", "")
+    die_with_parent(parent=int(pid) if pid.isdigit() else None)
+
+
+def _child_of_me():
+    """A ``preexec_fn`` that ties the child to this process (see :func:`die_with_parent`)."""
+    return functools.partial(die_with_parent, parent=os.getpid())
+
+
 class _Interrupt(Exception):
     pass
 
 
+_signalled: List[int] = []  # signals seen inside _interruptible, even where their exception was lost
+
+
 def _raise_interrupt(signum, frame):  # pragma: no cover - exercised through a subprocess test
+    # a signal arriving during a fork runs this in an at-fork hook, which swallows the exception:
+    # the flag lets the job loop notice it anyway
+    _signalled.append(signum)
     raise _Interrupt(signum)
 
 
@@ -142,6 +180,7 @@ def _interruptible():
     """SIGTERM and SIGINT raise :class:`_Interrupt` inside the block (the jobs can be cleaned up).
     SIGINT too: a shell starts background jobs with SIGINT ignored, and Ctrl-C (or kill -INT)
     must still end the jobs rather than leave them running."""
+    _signalled.clear()
     old = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
@@ -165,12 +204,15 @@ def _run_local(cmd, logs, max_parallel, env, cwd) -> Dict[int, int]:
                     if len(argv) == 1:
                         proc = subprocess.Popen(["bash", "-c", argv[0]], stdout=logf,
                                                 stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                                                start_new_session=True)
+                                                start_new_session=True, preexec_fn=_child_of_me())
                     else:
                         proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT,
-                                                env=env, cwd=cwd, start_new_session=True)
+                                                env=env, cwd=cwd, start_new_session=True,
+                                                preexec_fn=_child_of_me())
                     running[j] = (proc, logf, time.time())
                 time.sleep(0.05)
+                if _signalled:
+                    raise _Interrupt(_signalled[0])
                 for j, (proc, logf, t0) in list(running.items()):
                     code = proc.poll()
                     if code is not None:

@@ -230,11 +230,10 @@ def make_figures(exp_dir: Path, fig_dir: Path, systems: List[System], dump_dir: 
 def _spectrogram_figure(exp_dir: Path, fig_dir: Path, systems: List[System], dump_dir: Path,
                         n_utts: int = 2) -> Optional[str]:
     """Clean / noisy / every AV system's output / generated speech of a few utterances, with lips."""
-    import kaldiio
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from avdm.fileio import read_kv
+    from avdm.fileio import load_ark, read_kv
     from avdm.scoring import load_signal
 
     av = [s for s in systems if not s.audio_only and s.job in JOB_TITLES]
@@ -268,7 +267,7 @@ def _spectrogram_figure(exp_dir: Path, fig_dir: Path, systems: List[System], dum
     for i, utt in enumerate(utts):
         ax = axes[i, 0]
         if utt in lips_of:
-            lips = np.asarray(kaldiio.load_mat(lips_of[utt]))
+            lips = np.asarray(load_ark(lips_of[utt], str(lip_scp)))
             strip = np.concatenate(list(lips[:: max(1, len(lips) // 6)][:6]), axis=1)
             ax.imshow(strip, cmap="gray")
         ax.set_title(f"{utt}: lip ROIs", fontsize=7)

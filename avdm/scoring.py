@@ -41,9 +41,9 @@ class ScoreJob:
 def load_signal(value: str) -> np.ndarray:
     """An scp value: an audio/video file, or an ark entry (``file.ark:offset``) from stage 2."""
     if ".ark:" in value:
-        import kaldiio
+        from avdm.fileio import load_ark
 
-        return np.asarray(kaldiio.load_mat(value), np.float32)
+        return np.asarray(load_ark(value), np.float32)
     from avdm.audio_io import load_audio
 
     return load_audio(value)

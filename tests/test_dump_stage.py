@@ -221,3 +221,19 @@ def test_an_error_inside_an_ark_dump_leaves_no_list_and_no_temp_file(corpus, tmp
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [f"{k}.{e}" for k in ("wav", "noisy", "noise") for e in ("ark", "scp")] + ["skipped", "utt2num_samples"])
     assert list(read_kv(out / "wav.scp")) == ["s1_u1", "s1_u2"]
+
+
+def test_an_earlier_dump_stays_until_its_replacement_is_complete(corpus, tmp_path):
+    root, _ = corpus
+    noise = tmp_path / "noise_train"
+    noise.mkdir()
+    write_kv(noise / "wav.scp", read_kv(root / "data" / "noise_train" / "wav.scp"))
+    out = tmp_path / "raw" / "noise_train"
+    assert stage_dump(noise, out, "--audio_format", "ark").returncode == 0
+    before = {k: np.asarray(kaldiio.load_mat(v)) for k, v in read_kv(out / "wav.scp").items()}
+    # a rerun whose every utterance fails leaves the finished dump as it was
+    write_kv(noise / "wav.scp", {k: tmp_path / "gone.wav" for k in before})
+    r = stage_dump(noise, out, "--audio_format", "ark")
+    assert r.returncode == 1 and "is left as it was" in r.stderr
+    after = {k: np.asarray(kaldiio.load_mat(v)) for k, v in read_kv(out / "wav.scp").items()}
+    assert after.keys() == before.keys() and all(np.array_equal(after[k], before[k]) for k in before)

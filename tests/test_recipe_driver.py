@@ -1,6 +1,8 @@
 """The shell glue: option parsing and stage selection of egs/TEMPLATE/avdm.sh."""
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -62,6 +64,9 @@ def run_driver(recipe, *args):
 
 
 def test_stage_with_missing_inputs_names_earlier_stage(recipe):
+    d, _ = recipe
+    (d / "conf").mkdir()
+    (d / "conf" / "train_prior_lite.yaml").write_text("{}\n")
     r = run_driver(recipe, "--stage", "3", "--stop_stage", "3")
     assert r.returncode != 0
     assert "stage 3: training" in r.stderr
@@ -112,6 +117,7 @@ def timed_fake_python(recipe, tmp_path, name_of, fails):
     fake = tmp_path / "fake_python"
     fake.write_text(
         "#!/usr/bin/env bash\n"
+        "case \"$*\" in *avdm.bin.dir_lock*) exit 0;; esac\n"  # the driver's lock of the exp dir
         f"n=$(echo \"$*\" | sed -E '{name_of}')\n"
         "echo \"start $n $(date +%s.%N)\" >> events.txt\n"
         "sleep 1\n"
@@ -171,3 +177,43 @@ def test_stage2_dumps_sets_side_by_side_and_names_the_failed_one(recipe, tmp_pat
     assert when[("start", "test")] >= max(when[("end", "train")], when[("end", "dev")])
     assert when[("start", "test_snr0_seen")] < when[("end", "test")]
     assert {s for _, s in when} == {"train", "dev", "test", "test_snr0_seen"}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--stage", "9"], "--stage 9: the stages are 0..6"),
+    (["--stage", "abc"], "--stage must be a whole number, got 'abc'"),
+    (["--stage", "4", "--stop_stage", "2"], "--stage 4 is after --stop_stage 2: nothing to run"),
+    (["--train_config", "missing.yaml"], "train config missing.yaml not found"),
+    (["--stage", "4", "--inference_config", "nope.yaml"], "inference config nope.yaml not found"),
+])
+def test_bad_arguments_are_refused_before_any_stage_runs(recipe, args, message):
+    d, _ = recipe
+    (d / "local" / "data.sh").write_text("#!/usr/bin/env bash\ntouch data_ran\n")
+    (d / "local" / "data.sh").chmod(0o755)
+    r = run_driver(recipe, *args)
+    assert r.returncode != 0 and message in r.stderr
+    assert "stage 0" not in r.stderr and not (d / "data_ran").exists()
+
+
+def test_a_second_run_in_the_same_exp_dir_is_refused_while_the_first_lives(recipe):
+    d, env = recipe
+    (d / "local" / "data.sh").write_text("#!/usr/bin/env bash\ntouch started; sleep 30\n")
+    (d / "local" / "data.sh").chmod(0o755)
+    first = subprocess.Popen(["bash", str(ROOT / "egs" / "TEMPLATE" / "avdm.sh"), "--stop_stage", "0"], cwd=d,
+                             env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        for _ in range(200):
+            if (d / "started").exists():
+                break
+            time.sleep(0.05)
+        r = run_driver(recipe, "--stage", "5")
+        assert r.returncode != 0
+        assert f"in use by another run (pid {first.pid}" in r.stderr and "exp/.avdm.lock" in r.stderr
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    # the first run was killed with -9: its lock is stale and the next run takes it over
+    r = run_driver(recipe, "--stage", "5", "--stop_stage", "5")
+    assert "taking over the lock of a run that is gone" in r.stderr
+    assert "in use by another run" not in r.stderr
+    assert not (d / "exp" / ".avdm.lock").exists()  # released when that run ended

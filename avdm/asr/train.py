@@ -6,13 +6,16 @@ Layout of ``exp_dir`` (an ESPnet ASR experiment dir, usable by Speech2Text or ``
 """
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import List, Sequence
 
 from avdm.fileio import atomic_open, read_kv, require_files
+from avdm.launch import die_with_parent
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +77,8 @@ def _run_logged(cmd: Sequence[str], log: Path, echo=("epoch results", "Error", "
     with open(log, "a", encoding="utf-8") as f:
         f.write("# " + " ".join(cmd) + "\n")
         f.flush()
-        proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+        proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+                                preexec_fn=functools.partial(die_with_parent, parent=os.getpid()))  # no orphan trainer
         for line in proc.stdout:
             f.write(line)
             if any(e in line for e in echo):

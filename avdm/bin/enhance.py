@@ -34,8 +34,9 @@ def main(argv=None) -> int:
     setup_logging()
     from avdm.audio_io import AudioError, load_audio, save_wav
     from avdm.inference.decode_config import decoder_for
-    from avdm.inference.media import audio_and_frames, lips_of, mux, visual_input
-    from avdm.inference.model_io import load_model
+    from avdm.inference.media import (audio_and_frames, check_outputs, lips_of, match_lengths, mux,
+                                      video_frames, visual_input)
+    from avdm.inference.model_io import announce_corpus, load_model
     from avdm.video.decode import VideoError
 
     if args.wav or args.video:
@@ -43,18 +44,23 @@ def main(argv=None) -> int:
             p.error("--wav needs --video and exactly one output path")
     elif not args.files or len(args.files) % 2:
         p.error("give input/output video pairs")
-    try:
+    pairs = [(args.video, args.files[0])] if args.wav else list(zip(args.files[::2], args.files[1::2]))
+    try:  # everything that can be known before inference is checked before it
+        check_outputs(pairs, [args.wav], {".wav", ".flac"} if args.wav else None)
         model, _ = load_model(args.model)
+        announce_corpus(args.model)
         job = "enhance" if model.mode == "conditional" else "enhance_unsup"
         decoder = decoder_for(model, job, args.inference_config, args.model)
-        pairs = [(args.video, args.files[0])] if args.wav else list(zip(args.files[::2], args.files[1::2]))
-        for src, dst in tqdm(pairs, desc="avdm-enhance", unit="file"):
+    except (FileNotFoundError, VideoError, AudioError, ValueError) as e:  # ModelNotFoundError is one
+        logging.error("%s", e)
+        return 1
+    failed = []
+    for src, dst in tqdm(pairs, desc="avdm-enhance", unit="file"):
+        try:  # one bad input is reported and the next one goes on
             lips = lips_of(src, args.detector)
             cond = visual_input(model, lips, src)
             if args.wav:
-                audio = load_audio(args.wav)
-                n = len(audio) // 640 if lips is None else min(len(lips), len(audio) // 640)
-                audio = audio[:n * 640]
+                audio, n = match_lengths(load_audio(args.wav), video_frames(src, lips), args.wav, src)
             else:
                 audio, n = audio_and_frames(src, lips)
             res = decoder(None if cond is None else cond[:n], audio, n, seed=args.seed)
@@ -63,8 +69,12 @@ def main(argv=None) -> int:
             else:
                 mux(src, res.wav, dst)
             logging.info("%s -> %s (%s, NFE %d, RTF %.2f)", src, dst, job, res.nfe, res.rtf)
-    except (FileNotFoundError, VideoError, AudioError, ValueError) as e:  # ModelNotFoundError is one
-        logging.error("%s", e)
+        except (RuntimeError, ValueError, OSError) as e:  # VideoError, AudioError, NoFaceError...
+            logging.error("%s: not enhanced: %s", src, e)
+            failed.append(src)
+    if failed:
+        logging.error("%d of %d input(s) failed (%s); the other outputs were written", len(failed), len(pairs),
+                      ", ".join(map(str, failed)))
         return 1
     return 0
 

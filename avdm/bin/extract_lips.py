@@ -6,7 +6,7 @@
 Writes DIR/lip.ark, DIR/lip.scp, DIR/lip_shape ("utt T,96,96") and DIR/skipped ("utt reason");
 with --preview, one PNG strip per utterance (every 5th crop side by side) in DIR/preview/.
 A video that cannot be read or shows no face is logged with the reason and skipped; the rest go
-on.  The scp appears only when the job finishes, so an interrupted job leaves no scp that a later
+on (exit status 1 when no video gave lips).  The scp appears only when the job finishes, so an interrupted job leaves no scp that a later
 stage could trust, and a rerun rewrites the ark from the start.
 """
 from __future__ import annotations
@@ -93,6 +93,9 @@ def main(argv=None) -> int:
         logger.error("%s", e)
         return 2
     logger.info("%d of %d videos done, %d skipped", len(videos) - len(skipped), len(videos), len(skipped))
+    if videos and len(skipped) == len(videos) and not args.scp:
+        logger.error("no video gave lips (reasons in %s)", Path(args.out_dir) / "skipped")
+        return 1  # (a stage-1 job, --scp, leaves that verdict to the stage, over the whole set)
     return 0
 
 

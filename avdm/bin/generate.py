@@ -32,26 +32,38 @@ def main(argv=None) -> int:
     if len(args.files) % 2:
         p.error("give input/output video pairs")
     from avdm.inference.decode_config import decoder_for
-    from avdm.inference.media import lips_of, mux
-    from avdm.inference.model_io import load_model
+    from avdm.inference.media import check_outputs, lips_of, mux
+    from avdm.inference.model_io import announce_corpus, load_model
     from avdm.video.decode import VideoError
 
-    try:
+    pairs = list(zip(args.files[::2], args.files[1::2]))
+    try:  # everything that can be known before inference is checked before it
+        check_outputs(pairs)
         model, _ = load_model(args.model)
+        announce_corpus(args.model)
         if model.mode != "prior" or model.audio_only:
             raise ValueError("avdm-generate needs a lip-conditioned prior model (mode: prior, with a visual encoder)")
         decoder = decoder_for(model, "generate", args.inference_config, args.model)
         if args.guidance is not None:
             decoder.cfg.guidance = args.guidance
-        for src, dst in tqdm(list(zip(args.files[::2], args.files[1::2])), desc="avdm-generate", unit="file"):
+    except (FileNotFoundError, VideoError, ValueError) as e:  # ModelNotFoundError is one
+        logging.error("%s", e)
+        return 1
+    failed = []
+    for src, dst in tqdm(pairs, desc="avdm-generate", unit="file"):
+        try:  # one bad input is reported and the next one goes on
             lips = lips_of(src, args.detector)
             if lips is None:
                 raise VideoError(f"{src}: no face found: nothing to generate speech from")
             res = decoder(lips, None, len(lips), seed=args.seed)
             mux(src, res.wav, dst)
             logging.info("%s -> %s (NFE %d, RTF %.2f)", src, dst, res.nfe, res.rtf)
-    except (FileNotFoundError, VideoError, ValueError) as e:  # ModelNotFoundError is one
-        logging.error("%s", e)
+        except (RuntimeError, ValueError, OSError) as e:
+            logging.error("%s: nothing generated: %s", src, e)
+            failed.append(src)
+    if failed:
+        logging.error("%d of %d input(s) failed (%s); the other outputs were written", len(failed), len(pairs),
+                      ", ".join(map(str, failed)))
         return 1
     return 0
 

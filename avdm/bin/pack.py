@@ -1,5 +1,6 @@
-"""``avdm-pack``: one zip with what inference needs (config, EMA-carrying weights, statistics, and
-the decode configs stage 4 used with the model, ``decode_<job>.yaml``).
+"""``avdm-pack``: one zip with what inference needs (config, EMA-carrying weights, statistics, the
+decode configs stage 4 used with the model, ``decode_<job>.yaml``, and the name of the corpus it
+was trained on, ``corpus``).
 
     avdm-pack exp/<tag> model.zip
 """
@@ -17,7 +18,8 @@ from avdm.logging_setup import setup_logging
 
 
 def pack(exp: Path, out: Path) -> Path:
-    from avdm.inference.model_io import ModelNotFoundError, _weights_in, decode_config_file_name
+    from avdm.inference.model_io import (CORPUS_FILE, ModelNotFoundError, _weights_in, decode_config_file_name,
+                                         model_corpus)
 
     exp = Path(exp)
     if not (exp / "config.yaml").is_file():
@@ -28,13 +30,15 @@ def pack(exp: Path, out: Path) -> Path:
     config = yaml.safe_load((exp / "config.yaml").read_text())
     meta = {"source": str(exp), "weights": weights.name, "model_conf": config.get("model_conf", {}),
             "visual_encoder": config.get("visual_encoder"), "score_model": config.get("score_model"),
-            "sde": config.get("sde")}
+            "sde": config.get("sde"), "corpus": model_corpus(exp)}
     with atomic_path(out) as tmp:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
             z.write(exp / "config.yaml", "config.yaml")
             z.write(weights, "model.pth")
             for f in sorted(exp.glob(decode_config_file_name("*"))):  # the recipe's decode choices
                 z.write(f, f.name)
+            if (exp / CORPUS_FILE).is_file():  # what it was trained on, shown by the CLIs
+                z.write(exp / CORPUS_FILE, CORPUS_FILE)
             z.writestr("meta.json", json.dumps(meta, indent=1, sort_keys=True, default=str))
     return out
 

@@ -30,7 +30,9 @@ def main(argv=None) -> int:
     p.add_argument("--inf", required=True, help="scp of the speech to score")
     p.add_argument("--out_dir", default=None, help="default: <dir of inf.scp>/scoring")
     p.add_argument("--nj", type=int, default=1)
-    p.add_argument("--asr_model", default=None, help="ESPnet ASR exp dir or packed model: adds WER")
+    p.add_argument("--asr_model", default=None,
+                   help="ESPnet ASR exp dir or packed model: adds WER.  espnet2 loads it with a full unpickling: "
+                        "a model file can run code, so give only models you trust as you would their code")
     p.add_argument("--asr_decode_conf", default=None)
     p.add_argument("--text", default=None, help="reference transcripts (Kaldi text) for WER; "
                                                 "default: 'text' beside ref.scp")

@@ -6,7 +6,8 @@
 Writes out_dir/{wav.scp,noisy.scp,noise.scp,lip.scp,lip_shape,utt2num_samples,text,utt2spk,
 spk2utt,skipped,audio_format} with the same keys in every per-utterance file; with
 --write_stats, lip_stats.json (mean and std of the lip pixels, for the model's normalisation).
-Every kept utterance has exactly 640 samples per video frame.
+Every kept utterance has exactly 640 samples per video frame.  The set is built beside out_dir and
+replaces it only once complete: an earlier dump stays until then (and stays if this run fails).
 """
 from __future__ import annotations
 
@@ -17,11 +18,10 @@ import shutil
 import sys
 from pathlib import Path
 
-import kaldiio
 import numpy as np
 
 from avdm.data.datadir import spk2utt_from
-from avdm.fileio import atomic_open, read_kv, require_files, write_kv
+from avdm.fileio import atomic_open, load_ark, read_kv, replace_dir, require_files, staging_dir, write_kv
 from avdm.launch import JobsFailed, run_jobs, split_scp
 from avdm.logging_setup import setup_logging
 
@@ -34,13 +34,13 @@ def lip_stats(lip_scp: Path, max_utts: int = 1000) -> dict:
     Over every utterance of ``lip_scp``, or over ``max_utts`` of them spread evenly over the
     sorted list (so that every speaker counts, not only the first ones).
     """
-    scp = kaldiio.load_scp(str(lip_scp))
+    scp = read_kv(lip_scp)
     keys = sorted(scp.keys())
     if len(keys) > max_utts:
         keys = [keys[i] for i in np.linspace(0, len(keys) - 1, max_utts).round().astype(int)]
     total, sq, n = 0.0, 0.0, 0
     for k in keys:
-        a = np.asarray(scp[k], np.float64)
+        a = np.asarray(load_ark(scp[k], str(lip_scp)), np.float64)
         total += a.sum()
         sq += (a ** 2).sum()
         n += a.size
@@ -74,17 +74,18 @@ def main(argv=None) -> int:
     except FileNotFoundError as e:
         logger.error("%s", e)
         return 1
-    if out.exists():
-        shutil.rmtree(out)
-    logdir = out / "logdir"
     try:
         read_kv(data / "wav.scp")  # a malformed list (e.g. a key twice) is refused before any job starts
     except ValueError as e:
         logger.error("stage 2: %s", e)
         return 1
+    # the set is built beside out_dir and replaces it only once complete (earlier dumps stay till then);
+    # the lists name the files where they will be after the swap
+    stage = staging_dir(out)
+    logdir = stage / "logdir"
     parts = split_scp(str(data / "wav.scp"), args.nj, str(logdir / "keys.JOB.scp"), args.min_utts_per_job)
     cmd = [sys.executable, "-m", "avdm.bin.dump_audio", "--keys", str(logdir / "keys.JOB.scp"),
-           "--data_dir", str(data), "--out_dir", str(out / "split" / "JOB"), "--audio_format", args.audio_format]
+           "--data_dir", str(data), "--out_dir", str(stage / "split" / "JOB"), "--audio_format", args.audio_format]
     if args.lip_dir:
         cmd += ["--lip_shape", str(Path(args.lip_dir) / "lip_shape")]
     if not (data / "utt2spk").is_file():
@@ -92,19 +93,26 @@ def main(argv=None) -> int:
     try:
         run_jobs(cmd, len(parts), str(logdir / "dump.JOB.log"))
     except JobsFailed as e:
-        logger.error("stage 2 failed: %s", e)
+        logger.error("stage 2 failed (earlier dumps, if any, are unchanged): %s", e)
         return 1
     merged = {}
     for j in range(1, len(parts) + 1):
-        d = out / "split" / str(j)
+        d = stage / "split" / str(j)
         require_files(d / "wav.scp", d / "utt2num_samples", d / "skipped", stage_hint=f"dump job {j}")
         for f in d.iterdir():
             if f.suffix in (".scp",) or f.name in ("utt2num_samples", "skipped"):
-                merged.setdefault(f.name, {}).update(read_kv(f, allow_empty_value=True))
+                lists = read_kv(f, allow_empty_value=True)
+                if f.suffix == ".scp":  # paths inside the staging dir, as they will be after the swap
+                    lists = {k: str(out) + v[len(str(stage)):] if v.startswith(str(stage)) else v
+                             for k, v in lists.items()}
+                merged.setdefault(f.name, {}).update(lists)
     keys = set(merged.get("utt2num_samples", {}))
     if not keys:
-        logger.error("stage 2: every utterance of %s was skipped (see %s)", data, out / "skipped")
+        write_kv(stage / "skipped", merged.get("skipped", {}))
+        logger.error("stage 2: every utterance of %s was skipped (see %s); %s is left as it was", data,
+                     stage / "skipped", out)
         return 1
+    final_out, out = out, stage  # the lists below are written into the staging dir
     # wav.scp goes last: its presence means every other file of the set is complete
     for name, content in merged.items():
         if name == "wav.scp":
@@ -115,7 +123,7 @@ def main(argv=None) -> int:
             write_kv(out / name, {k: v for k, v in read_kv(data / name).items() if k in keys})
     if (data / "utt2spk").is_file():
         write_kv(out / "spk2utt", spk2utt_from(read_kv(out / "utt2spk")))
-    for name in ("base_set",):
+    for name in ("base_set", "corpus"):  # corpus: what stage 3 records as the model's training data
         if (data / name).is_file():
             shutil.copy(data / name, out / name)
     if args.lip_dir:
@@ -131,6 +139,7 @@ def main(argv=None) -> int:
     with atomic_open(out / "audio_format") as f:
         f.write(args.audio_format + "\n")
     write_kv(out / "wav.scp", {k: v for k, v in merged["wav.scp"].items() if k in keys})
+    replace_dir(stage, final_out)
     skipped = merged.get("skipped", {})
     logger.info("stage 2: %s: %d utterances dumped (%s), %d skipped", data.name, len(keys), args.audio_format,
                 len(skipped))
@@ -138,4 +147,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    from avdm.launch import die_with_driver
+
+    die_with_driver()  # a driver killed with -9 leaves no stage behind (nor its jobs)
     sys.exit(main())

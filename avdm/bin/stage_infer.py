@@ -4,7 +4,9 @@
         --data_dir dump/raw/<set>[,dump/raw/<set2>...] --out_dir exp/<tag>/<job>_<set>[,...]
         --inference_config conf/decode_<job>.yaml --nj N [--ngpu 0] [--seed 0]
 
-Several sets (comma-separated, paired with as many output dirs) share the N jobs, so the model
+Each out_dir is built beside itself (``.<name>.partial``) and replaces the earlier one only once
+complete.  An utterance that fails (a missing ark, a short file, ...) is logged and listed in
+``skipped`` with the reason; the others go on.  Several sets (comma-separated, paired with as many output dirs) share the N jobs, so the model
 is loaded N times in all rather than N times per set.  Writes every out_dir/{wav/<utt>.wav,
 wav.scp, utt2nfe, utt2rtf, decode_config.yaml, skipped}, and, once every set succeeded, the
 decode config beside the model (<model_dir>/decode_<job>.yaml, used by avdm-enhance/-generate
@@ -20,13 +22,12 @@ import shutil
 import sys
 from pathlib import Path
 
-import kaldiio
 import numpy as np
 import yaml
 from tqdm import tqdm
 
 from avdm import SAMPLES_PER_FRAME
-from avdm.fileio import atomic_open, read_kv, require_files, write_kv
+from avdm.fileio import atomic_open, load_ark, read_kv, replace_dir, require_files, staging_dir, write_kv
 from avdm.logging_setup import setup_logging
 
 logger = logging.getLogger("stage_infer")
@@ -64,28 +65,29 @@ def run_part(keys, data_dirs, model_dir: Path, job: str, config: dict, out_dirs,
 def _run_set(keys, data_dir: Path, out_dir: Path, model, decoder, job: str, seed: int) -> None:
     from avdm.audio_io import save_wav
 
-    lip_scp = kaldiio.load_scp(str(data_dir / "lip.scp"))
+    lip_scp = read_kv(data_dir / "lip.scp")
     audio_fmt = (data_dir / "audio_format").read_text().strip() if (data_dir / "audio_format").exists() else "flac"
     noisy_scp = read_kv(data_dir / "noisy.scp") if job != "generate" else {}
     shapes = read_kv(data_dir / "lip_shape")
     wavs, nfes, rtfs, skipped = {}, {}, {}, {}
     for utt in tqdm(keys, desc=f"{job} {data_dir.name}", unit="utt", mininterval=5):
         try:
-            lips = None if model.audio_only else np.asarray(lip_scp[utt])
+            lips = None if model.audio_only else np.asarray(load_ark(lip_scp[utt], f"{data_dir}/lip.scp"))
             n_frames = int(shapes[utt].split(",")[0])
             noisy = None
             if job != "generate":
                 if audio_fmt == "ark":
-                    noisy = np.asarray(kaldiio.load_mat(noisy_scp[utt]), np.float32)
+                    noisy = np.asarray(load_ark(noisy_scp[utt], f"{data_dir}/noisy.scp"), np.float32)
                 else:
                     from avdm.audio_io import load_audio
 
                     noisy = load_audio(noisy_scp[utt])
                 noisy = noisy[:n_frames * SAMPLES_PER_FRAME]
             res = decoder(lips, noisy, n_frames, seed=utt_seed(seed, utt))
-        except (KeyError, ValueError, RuntimeError) as e:
-            logger.warning("skipping %s: %s", utt, e)
-            skipped[utt] = str(e).replace("\n", " ")
+        except Exception as e:  # one bad utterance (a missing ark, a short file...) is logged and skipped
+            reason = " ".join(f"{type(e).__name__}: {e}".split())
+            logger.warning("skipping %s of %s: %s", utt, data_dir, reason)
+            skipped[utt] = reason
             continue
         path = out_dir / "wav" / f"{utt}.wav"
         peak = float(np.abs(res.wav).max())
@@ -138,14 +140,14 @@ def main(argv=None) -> int:
         return 1
     from avdm.launch import JobsFailed, run_jobs, split_scp
 
-    for out in outs:
-        if out.exists():
-            shutil.rmtree(out)
-    logdir = outs[0] / "logdir"
+    # each set is built in a staging dir beside its out_dir and replaces it only once complete:
+    # the finished results of an earlier run stay until then (and stay if this run fails)
+    stages = [staging_dir(o) for o in outs]
+    logdir = stages[0] / "logdir"
     all_keys = {f"{i}/{utt}": utt for i, d in enumerate(datas) for utt in read_kv(d / "lip_shape")}
     write_kv(logdir / "keys.scp", all_keys, sort=False)
     parts = split_scp(str(logdir / "keys.scp"), args.nj, str(logdir / "keys.JOB.scp"))
-    split_outs = ",".join(str(o / "split" / "JOB") for o in outs)
+    split_outs = ",".join(str(s / "split" / "JOB") for s in stages)
     cmd = [sys.executable, "-m", "avdm.bin.stage_infer", "--job", args.job, "--model_dir", str(model_dir),
            "--data_dir", args.data_dir, "--out_dir", split_outs, "--inference_config",
            args.inference_config, "--ngpu", str(args.ngpu), "--seed", str(args.seed),
@@ -153,11 +155,14 @@ def main(argv=None) -> int:
     try:
         run_jobs(cmd, len(parts), str(logdir / "infer.JOB.log"), gpus=args.ngpu)
     except JobsFailed as e:
-        logger.error("stage 4 failed: %s", e)
+        logger.error("stage 4 failed (earlier results, if any, are unchanged): %s", e)
         return 1
     failed = False
-    for data, out in zip(datas, outs):
-        failed |= not _merge(out, len(parts), args, config, model_dir, data)
+    for data, out, stage in zip(datas, outs, stages):
+        if _merge(stage, out, len(parts), args, config, model_dir, data):
+            replace_dir(stage, out)
+        else:
+            failed = True
     if not failed and model_dir.is_dir() and not args.probe:
         # beside the model, so avdm-enhance / avdm-generate / avdm-pack decode as the recipe did
         from avdm.inference.model_io import decode_config_file_name
@@ -167,35 +172,41 @@ def main(argv=None) -> int:
     return 1 if failed else 0
 
 
-def _merge(out: Path, n_parts: int, args, config: dict, model_dir: Path, data: Path) -> bool:
+def _merge(stage: Path, out: Path, n_parts: int, args, config: dict, model_dir: Path, data: Path) -> bool:
+    """Merge the jobs' outputs inside ``stage``; the lists name the files where they will be once
+    ``stage`` has become ``out``.  False (``out`` is left alone) when no utterance was processed."""
     merged = {name: {} for name in ("wav.scp", "utt2nfe", "utt2rtf", "skipped")}
     for j in range(1, n_parts + 1):
-        d = out / "split" / str(j)
+        d = stage / "split" / str(j)
         if not d.is_dir():
             continue  # this job had no utterance of this set
         for name in merged:
             merged[name].update(read_kv(d / name, allow_empty_value=True))
-    (out / "wav").mkdir(parents=True, exist_ok=True)
+    (stage / "wav").mkdir(parents=True, exist_ok=True)
     final = {}
     for utt, path in merged["wav.scp"].items():
-        dst = out / "wav" / Path(path).name
-        shutil.move(path, dst)
-        final[utt] = str(dst)
+        name = Path(path).name
+        shutil.move(path, stage / "wav" / name)
+        final[utt] = str(out / "wav" / name)
     for name in ("utt2nfe", "utt2rtf", "skipped"):
-        write_kv(out / name, merged[name])
-    with atomic_open(out / "decode_config.yaml") as f:
+        write_kv(stage / name, merged[name])
+    with atomic_open(stage / "decode_config.yaml") as f:
         yaml.safe_dump({"job": args.job, "model_dir": str(model_dir), "seed": args.seed, **config}, f)
-    write_kv(out / "wav.scp", final)
-    if (out / "split").exists():
-        shutil.rmtree(out / "split")
+    write_kv(stage / "wav.scp", final)
+    if (stage / "split").exists():
+        shutil.rmtree(stage / "split")
     if not final:
-        logger.error("stage 4: no utterance of %s was processed (see %s)", data, out / "skipped")
+        logger.error("stage 4: no utterance of %s was processed (see %s); %s is left as it was", data,
+                     stage / "skipped", out)
         return False
     rtf = np.mean([float(v) for v in merged["utt2rtf"].values()])
-    logger.info("stage 4: %s: %d utterances, NFE %s, mean RTF %.3f", out, len(final),
-                sorted(set(merged["utt2nfe"].values())), rtf)
+    logger.info("stage 4: %s: %d utterances (%d skipped), NFE %s, mean RTF %.3f", out, len(final),
+                len(merged["skipped"]), sorted(set(merged["utt2nfe"].values())), rtf)
     return True
 
 
 if __name__ == "__main__":
+    from avdm.launch import die_with_driver
+
+    die_with_driver()  # a driver killed with -9 leaves no stage behind (nor its jobs)
     sys.exit(main())

@@ -83,4 +83,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    from avdm.launch import die_with_driver
+
+    die_with_driver()  # a driver killed with -9 leaves no stage behind (nor its jobs)
     sys.exit(main())

@@ -42,7 +42,9 @@ def main(argv=None) -> int:
     g.add_argument("--noisy_input", action="store_true", help="score ref_dir/noisy.scp as the system")
     g.add_argument("--clean_input", action="store_true", help="WER of the clean reference itself")
     p.add_argument("--nj", type=int, default=1)
-    p.add_argument("--asr_model", default=None, help="ESPnet ASR exp dir or packed model (WER); none: no WER")
+    p.add_argument("--asr_model", default=None, help="ESPnet ASR exp dir or packed model (WER); none: no WER.  "
+                   "espnet2 loads it with a full unpickling: a model file can run code, so give only models "
+                   "you trust as you would trust their code")
     p.add_argument("--asr_decode_conf", default=None, help="Speech2Text options (YAML), e.g. conf/decode_asr.yaml")
     args = p.parse_args(argv)
     setup_logging()
@@ -101,4 +103,7 @@ def make_job(ref_dir: Path, inf_dir: Path, args) -> ScoreJob:
 
 
 if __name__ == "__main__":
+    from avdm.launch import die_with_driver
+
+    die_with_driver()  # a driver killed with -9 leaves no stage behind (nor its jobs)
     sys.exit(main())

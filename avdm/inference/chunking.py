@@ -41,12 +41,12 @@ def process_chunked(n_frames: int, fn: Callable[[int, int], np.ndarray], chunk_f
     if len(bounds) == 1:
         return fn(0, n_frames)
     total = n_frames * SAMPLES_PER_FRAME
-    out = np.zeros(total, np.float64)
-    weight = np.zeros(total, np.float64)
+    out = np.zeros(total, np.float32)  # float32 accumulators, divided in place: memory of a long input
+    weight = np.zeros(total, np.float32)  # stays at two copies of the output signal
     for i, (s, e) in enumerate(bounds):
-        seg = np.asarray(fn(s, e), np.float64)
+        seg = np.asarray(fn(s, e), np.float32)
         n = len(seg)
-        w = np.ones(n)
+        w = np.ones(n, np.float32)
         ramp = overlap_frames * SAMPLES_PER_FRAME
         if i > 0:
             prev_end = bounds[i - 1][1] * SAMPLES_PER_FRAME
@@ -59,4 +59,6 @@ def process_chunked(n_frames: int, fn: Callable[[int, int], np.ndarray], chunk_f
         a = s * SAMPLES_PER_FRAME
         out[a:a + n] += w * seg
         weight[a:a + n] += w
-    return (out / np.maximum(weight, 1e-8)).astype(np.float32)
+    np.maximum(weight, 1e-8, out=weight)
+    out /= weight
+    return out

@@ -1,16 +1,18 @@
 """Video decoding through ffmpeg-python and imageio-ffmpeg's ffmpeg (no ffprobe is shipped).
 
 Stream facts (size, frame rate, audio presence) are read from ``ffmpeg -i``'s report on stderr.
-Frames come out grayscale (or RGB) at the source rate, resampled to 25 fps when the source differs.
+Frames come out grayscale (or RGB) at the source rate, resampled to 25 fps when the source differs,
+streamed (:func:`iter_frames`) so that a long video is never held whole in memory.
 """
 from __future__ import annotations
 
 import logging
 import re
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import ffmpeg
 import numpy as np
@@ -19,6 +21,13 @@ from avdm import VIDEO_FPS
 from avdm.ffmpeg_bin import ffmpeg_exe
 
 logger = logging.getLogger(__name__)
+
+
+# output suffix -> (ffmpeg muxer, audio codec that container carries)
+OUTPUT_FORMATS = {".mp4": ("mp4", "aac"), ".m4v": ("mp4", "aac"), ".mov": ("mov", "aac"),
+                  ".mkv": ("matroska", "aac"), ".avi": ("avi", "libmp3lame"), ".mpg": ("mpeg", "mp2"),
+                  ".mpeg": ("mpeg", "mp2")}
+MPEG_PS_VIDEO = ("mpeg1video", "mpeg2video")  # the video codecs MPEG-PS (.mpg) carries as they are
 
 
 class VideoError(RuntimeError):
@@ -33,9 +42,10 @@ class StreamInfo:
     duration: Optional[float]
     has_audio: bool
     audio_rate: Optional[int]
+    codec: str = ""
 
 
-_VIDEO = re.compile(r"Stream #\S+.*?: Video: .*?(?<![\w.])(\d{2,5})x(\d{2,5})(?!\w)")
+_VIDEO = re.compile(r"Stream #\S+.*?: Video: (\w+).*?(?<![\w.])(\d{2,5})x(\d{2,5})(?!\w)")
 _FPS = re.compile(r"([\d.]+) fps")
 _TBR = re.compile(r"([\d.]+)(k?) tbr")
 _AUDIO = re.compile(r"Stream #\S+.*?: Audio: .*?(\d+) Hz")
@@ -73,12 +83,18 @@ def parse_stream_info(report: str, path="video") -> StreamInfo:
     dm = _DUR.search(report)
     duration = int(dm.group(1)) * 3600 + int(dm.group(2)) * 60 + float(dm.group(3)) if dm else None
     am = _AUDIO.search(report)
-    return StreamInfo(int(m.group(1)), int(m.group(2)), fps, duration, am is not None,
-                      int(am.group(1)) if am else None)
+    return StreamInfo(int(m.group(2)), int(m.group(3)), fps, duration, am is not None,
+                      int(am.group(1)) if am else None, m.group(1))
 
 
-def read_frames(path, gray: bool = True, fps: float = VIDEO_FPS, info: Optional[StreamInfo] = None) -> np.ndarray:
-    """All frames as uint8 ``(T, H, W)`` (gray) or ``(T, H, W, 3)`` (RGB) at ``fps``."""
+def iter_frames(path, gray: bool = True, fps: float = VIDEO_FPS, info: Optional[StreamInfo] = None,
+                ) -> Iterator[np.ndarray]:
+    """Frames one by one as uint8 ``(H, W)`` (gray) or ``(H, W, 3)`` (RGB) at ``fps``.
+
+    Decoded as they are consumed, so memory does not grow with the length of the video.  After the
+    last frame, :class:`VideoError` if ffmpeg failed or reported damaged data (a truncated or
+    corrupt file would otherwise end early without a word).
+    """
     info = info or probe(path)
     stream = ffmpeg.input(str(path), threads=1)  # one core per job: stage 1 runs --nj jobs side by side
     if abs(info.fps - fps) > 0.01:
@@ -86,17 +102,37 @@ def read_frames(path, gray: bool = True, fps: float = VIDEO_FPS, info: Optional[
         stream = stream.filter("fps", fps=fps)
     pix = "gray" if gray else "rgb24"
     cmd = stream.output("pipe:", format="rawvideo", pix_fmt=pix).compile(cmd=ffmpeg_exe())
-    proc = subprocess.run(cmd[:1] + ["-nostdin", "-v", "error"] + cmd[1:], capture_output=True)
-    ch = 1 if gray else 3
-    frame_bytes = info.width * info.height * ch
-    data = proc.stdout
-    if proc.returncode != 0 or len(data) < frame_bytes:
-        msg = proc.stderr.decode(errors="replace").strip().splitlines()
+    shape = (info.height, info.width) if gray else (info.height, info.width, 3)
+    frame_bytes = int(np.prod(shape))
+    with tempfile.TemporaryFile() as err:  # a file, not a pipe: a long error report cannot block ffmpeg
+        proc = subprocess.Popen(cmd[:1] + ["-nostdin", "-v", "error"] + cmd[1:], stdout=subprocess.PIPE,
+                                stderr=err)
+        n = 0
+        try:
+            while True:
+                data = proc.stdout.read(frame_bytes)
+                if len(data) < frame_bytes:
+                    break
+                n += 1
+                yield np.frombuffer(data, np.uint8).reshape(shape)
+            code = proc.wait()
+        finally:
+            if proc.poll() is None:  # the consumer stopped early
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+        err.seek(0)
+        msg = err.read().decode(errors="replace").strip().splitlines()
+    if code != 0 or n == 0:
         raise VideoError(f"{path}: cannot decode video ({msg[-1] if msg else 'no frames'})")
-    n = len(data) // frame_bytes
-    arr = np.frombuffer(data[:n * frame_bytes], np.uint8)
-    shape = (n, info.height, info.width) if gray else (n, info.height, info.width, 3)
-    return arr.reshape(shape)
+    if msg:
+        raise VideoError(f"{path}: damaged or truncated video, {n} frames decoded (ffmpeg: {msg[0].strip()})")
+
+
+def read_frames(path, gray: bool = True, fps: float = VIDEO_FPS, info: Optional[StreamInfo] = None) -> np.ndarray:
+    """All frames as uint8 ``(T, H, W)`` (gray) or ``(T, H, W, 3)`` (RGB) at ``fps`` (short videos;
+    long ones are better consumed through :func:`iter_frames`)."""
+    return np.stack(list(iter_frames(path, gray, fps, info)))
 
 
 def write_video(path, frames: np.ndarray, fps: float = VIDEO_FPS, audio=None, audio_rate: int = 16000,
@@ -123,9 +159,9 @@ def write_video(path, frames: np.ndarray, fps: float = VIDEO_FPS, audio=None, au
         kwargs = {"vcodec": vcodec, "pix_fmt": "yuv420p", "threads": 1}
         if vcodec == "libx264":
             kwargs.update(crf=18, preset="veryfast")
+        fmt, acodec = OUTPUT_FORMATS.get(path.suffix.lower(), OUTPUT_FORMATS[".mp4"])
         if audio is not None:
-            kwargs.update(acodec="aac")
-        fmt = {".mp4": "mp4", ".mpg": "mpeg", ".mkv": "matroska", ".avi": "avi"}.get(path.suffix.lower(), "mp4")
+            kwargs.update(acodec=acodec)
         cmd = ffmpeg.output(*streams, str(tmp), format=fmt, **kwargs).overwrite_output().compile(cmd=ffmpeg_exe())
         proc = subprocess.run(cmd[:1] + ["-nostdin", "-v", "error"] + cmd[1:], input=frames.tobytes(),
                               capture_output=True)

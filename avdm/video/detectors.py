@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass, field
-from typing import Optional, Tuple
+from typing import Iterable, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -43,7 +43,8 @@ class MouthTrack:
 
 
 class AbsDetector:
-    def track(self, frames: np.ndarray) -> MouthTrack:  # frames: (T, H, W) uint8 gray
+    def track(self, frames: Iterable[np.ndarray]) -> MouthTrack:
+        """Track over ``frames``, (H, W) uint8 gray each: an array or a stream (one pass, in order)."""
         raise NotImplementedError
 
 
@@ -125,13 +126,13 @@ class Dlib68Detector(AbsDetector):
         import dlib
 
         _, predictor = _dlib_models()
-        T = len(frames)
-        lms = np.full((T, 68, 2), np.nan)
-        h, w = frames.shape[1:3]
+        lms = []
         box, ref = None, None  # tracked box and the face thumbnail under it in the previous frame
         n_detect = n_lost = 0
-        for t in range(T):
-            frame = np.ascontiguousarray(frames[t])
+        for frame in frames:
+            frame = np.ascontiguousarray(frame)
+            h, w = frame.shape[:2]
+            lms.append(np.full((68, 2), np.nan))
             if box is not None:
                 cur = thumbnail(frame, (box.left(), box.top(), box.right(), box.bottom()))
                 if similarity(cur, ref) < self.min_similarity:
@@ -150,7 +151,7 @@ class Dlib68Detector(AbsDetector):
                 if box is None:
                     continue
                 pts = self._fit(predictor, frame, box)
-            lms[t] = pts
+            lms[-1] = pts
             # the next frame's box follows the landmarks
             x0, y0 = pts.min(axis=0)
             x1, y1 = pts.max(axis=0)
@@ -158,6 +159,7 @@ class Dlib68Detector(AbsDetector):
             half = max(x1 - x0, y1 - y0) / 0.9 / 2
             box = dlib.rectangle(int(cx - half), int(cy - half), int(cx + half), int(cy + half))
             ref = thumbnail(frame, (box.left(), box.top(), box.right(), box.bottom()))
+        lms = np.stack(lms) if lms else np.zeros((0, 68, 2))
         centre = lms[:, 48:68].mean(axis=1)
         face = np.linalg.norm(lms[:, 16] - lms[:, 0], axis=1)
         return MouthTrack(centre, face, lms, {"detections": n_detect, "lost": n_lost})
@@ -192,15 +194,15 @@ class HaarDetector(AbsDetector):
         return max(boxes, key=lambda b: b[2] * b[3]) if len(boxes) else None
 
     def track(self, frames: np.ndarray) -> MouthTrack:
-        T = len(frames)
-        centre = np.full((T, 2), np.nan)
-        face = np.full(T, np.nan)
+        centre, face = [], []
         s = self.detect_scale
         min_size = max(int(round(self.min_face * s)), 20)  # the cascade's own window is 24 px
         prev = None  # last face box (x, y, w, h) in the downscaled frame
         n_full = 0
-        for t in range(T):
-            small = cv2.resize(frames[t], None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s != 1 else frames[t]
+        for frame in frames:
+            centre.append((np.nan, np.nan))
+            face.append(np.nan)
+            small = cv2.resize(frame, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s != 1 else frame
             found = None
             if prev is not None:
                 x, y, w, h = prev
@@ -218,6 +220,7 @@ class HaarDetector(AbsDetector):
             if found is None:
                 continue
             x, y, w, h = (v / s for v in found)
-            centre[t] = (x + w / 2, y + self.mouth_y * h)
-            face[t] = 0.85 * w  # Haar boxes are a little wider than the jaw line
-        return MouthTrack(centre, face, stats={"detections": n_full})
+            centre[-1] = (x + w / 2, y + self.mouth_y * h)
+            face[-1] = 0.85 * w  # Haar boxes are a little wider than the jaw line
+        return MouthTrack(np.array(centre, np.float64).reshape(-1, 2), np.array(face, np.float64),
+                          stats={"detections": n_full})

@@ -40,16 +40,22 @@ def fill_and_smooth(track: MouthTrack, max_failed_frac: float = 0.25, window: in
     return centre, side
 
 
-def crop_mouths(frames: np.ndarray, centre: np.ndarray, side: float, size: int = ROI_SIZE) -> np.ndarray:
-    """uint8 ``(T, size, size)`` crops of side ``side`` pixels centred on ``centre`` (one scale)."""
-    out = np.empty((len(frames), size, size), np.uint8)
+def crop_mouths(frames, centre: np.ndarray, side: float, size: int = ROI_SIZE) -> np.ndarray:
+    """uint8 ``(T, size, size)`` crops of side ``side`` pixels centred on ``centre`` (one scale);
+    ``frames`` an array or a stream of the ``T = len(centre)`` frames."""
+    out = np.empty((len(centre), size, size), np.uint8)
     s = size / side
     c = (size - 1) / 2  # pixel centres sit on integer coordinates (dlib and OpenCV alike)
+    t = -1
     for t, frame in enumerate(frames):
+        if t >= len(out):
+            raise ValueError(f"more frames than the {len(out)} tracked")
         cx, cy = centre[t]
         M = np.array([[s, 0, c - s * cx], [0, s, c - s * cy]], dtype=np.float64)
         out[t] = cv2.warpAffine(frame, M, (size, size), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
                                 borderMode=cv2.BORDER_REPLICATE)
+    if t + 1 != len(out):
+        raise ValueError(f"{t + 1} frames for {len(out)} tracked centres")
     return out
 
 

@@ -34,6 +34,7 @@ train_jobs=1            # models trained side by side in stage 3 (the ASR model 
 frontend_config=""      # lip front-end to pretrain first in stage 3 (e.g. conf/frontend_lip_envelope.yaml;
                         #   the train configs load ${exp_dir}/lip_frontend/frontend.pth); empty: none
 frontend_args=""        # extra options of the front-end pretraining (python -m avdm.bin.pretrain_frontend)
+restart_training=false  # true: discard an exp/<tag> trained with another setup instead of refusing to resume it
 skip_asr=false          # true: no WER (no ASR model trained or used)
 asr_model=""            # an ESPnet ASR model to use for WER (exp dir or packed zip); empty: train one in stage 3
 asr_config=conf/asr_ctc_lite.yaml
@@ -51,13 +52,17 @@ Usage: $0 [options]
   --train_jobs N             models trained side by side (default ${train_jobs})
   --frontend_config X.yaml   pretrain this lip front-end first in stage 3 (exp/lip_frontend)
   --tag NAME                 experiment name for a single train config
+  --restart_training true    train anew where exp/<tag> holds a training made with another config
+                             (by default such a resume is refused: it would mix the two setups)
   --inference_config X.yaml  decode config for every inference job
   --train_set --valid_set --test_sets   data set names
   --local_data_opts "..."    options of local/data.sh (e.g. "--grid_root /data/GRID")
   --lip_detector KEY         dlib68 | haar (avdm-list landmark_detector)
   --audio_format flac|ark    dumped audio format
   --skip_asr true|false      skip WER (no ASR training)
-  --asr_model DIR|ZIP        an existing ESPnet ASR model for WER instead of training one
+  --asr_model DIR|ZIP        an existing ESPnet ASR model for WER instead of training one (espnet2
+                             unpickles it: a model file can run code, give only models you trust)
+  Data dirs are trusted like code: an scp entry "cmd |" is run by the shell (Kaldi's convention).
 EOM
 )
 
@@ -71,6 +76,26 @@ EOM
 [ $# -eq 0 ] || die "unexpected argument(s): $* (see --help)"
 
 python=${AVDM_PYTHON:-python3}
+
+# every argument is checked before any stage runs
+for v in stage stop_stage nj inference_nj ngpu train_jobs; do
+    [[ ${!v} =~ ^[0-9]+$ ]] || die "--${v} must be a whole number, got '${!v}'"
+done
+[ "${stage}" -le 6 ] || die "--stage ${stage}: the stages are 0..6"
+[ "${stage}" -le "${stop_stage}" ] || die "--stage ${stage} is after --stop_stage ${stop_stage}: nothing to run"
+if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
+    for c in ${train_config:-conf/train_prior_lite.yaml}; do [ -f "${c}" ] || die "train config ${c} not found"; done
+fi
+if [ -n "${inference_config}" ] && [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
+    [ -f "${inference_config}" ] || die "inference config ${inference_config} not found"
+fi
+
+# the stages die with this driver, even when it is killed with -9 (avdm.launch.die_with_driver)
+export AVDM_DRIVER_PID=$$
+# one run at a time in an exp dir: a second one is refused while the first lives
+${python} -m avdm.bin.dir_lock acquire "${exp_dir}" --pid $$ || die "not starting (see above)"
+# shellcheck disable=SC2064
+trap "${python} -m avdm.bin.dir_lock release '${exp_dir}' --pid $$" EXIT
 
 stage_on() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
 stage_t0=0
@@ -209,7 +234,7 @@ if stage_on 3; then
         # shellcheck disable=SC2086
         ${python} -m avdm.bin.stage_train --config "${c}" --dump_dir "${dump_dir}/raw" \
             --train_set "${train_set}" --valid_set "${valid_set}" --exp_dir "${exp_dir}/${t}" \
-            --ngpu "${ngpu}" ${frontend_config:+--frontend "${exp_dir}/lip_frontend/frontend.pth"} ${train_args} &
+            --ngpu "${ngpu}" --restart "${restart_training}" ${frontend_config:+--frontend "${exp_dir}/lip_frontend/frontend.pth"} ${train_args} &
         running+=("$!:${t}")
         wait_for_slot "${train_jobs}"
     done

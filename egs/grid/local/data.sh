@@ -20,7 +20,9 @@ help_message="Usage: $0 [--grid_root DIR] [--size tiny|demo|bench] [--seed N] [-
 . "${AVDM_ROOT}/tools/parse_options.sh"
 python=${AVDM_PYTHON:-python3}
 
+corpus="GRID (${grid_root})"
 if [ -z "${grid_root}" ]; then
+    corpus="mini-GRID (synthetic, --size ${size} --seed ${seed})"  # the CLIs warn about models trained on it
     if [ -z "${max_test_utts}" ]; then
         case "${size}" in tiny) max_test_utts=2 ;; demo) max_test_utts=10 ;; *) max_test_utts=0 ;; esac
     fi
@@ -38,3 +40,8 @@ fi
 
 ${python} -m avdm.bin.prepare_grid --grid_root "${grid_root}" --out "${out}" --seed "${seed}" \
     --snrs "${snrs}" --talker_snrs "${talker_snrs}" --max_dev_cond_utts "${max_dev_cond_utts:-0}" --max_test_utts "${max_test_utts:-0}" --dev_speakers "${dev_speakers}" --test_speakers "${test_speakers}" --nj "${nj}"
+# the corpus of every set travels with it to the models (stage 2 -> stage 3 -> avdm-pack)
+for d in "${out}"/*/; do
+    [ -f "${d}wav.scp" ] && echo "${corpus}" > "${d}corpus"
+done
+exit 0
