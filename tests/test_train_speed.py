@@ -64,6 +64,13 @@ def test_train_speed_prints_a_table_and_ends_with_the_speedup(recipe, capsys):
     table = "\n".join(out)
     for name in ("config", "fp32", "bf16", "channels_last"):
         assert re.search(rf"^  {name} ", table, re.M), name
+    from avdm.bin.bench import main
+
+    assert main(["summary", "--out", "bench"]) == 0
+    summary = (recipe / "bench" / "summary.md").read_text()
+    assert "## 6. Training speed per option" in summary and "| cpu | 1 | bf16 |" in summary
+    assert f"| training steps/s, config over float32 on the CPU >= 1.6 (issue 26) | {rec['speedup']:.2f} |" in summary
+    assert "| inference RTF of the default decode on the CPU <= 0.05 (issue 26) |" in summary
 
 
 def test_train_speed_refuses_bad_settings_clearly(recipe, capsys):

@@ -32,6 +32,7 @@ import time
 from typing import Dict, List, Optional
 
 import torch
+from tqdm import tqdm
 
 from avdm import SAMPLES_PER_FRAME
 from avdm.bench.record import header
@@ -182,7 +183,7 @@ def time_training(args, variants: List[dict], device: str, steps: int, warmup: i
         first = [train_step(model, opt, scaler, batch, v, device, clip) for _ in range(max(1, warmup))]
         built.append((model, opt, scaler, {"warmup_s": time.perf_counter() - t0, "first_step_s": first[0]}))
     times = [[] for _ in variants]
-    for _ in range(steps):  # interleaved: one step of every variant per round
+    for _ in tqdm(range(steps), desc=f"train_speed {device}", unit="round", mininterval=5):  # one step of each
         for i, v in enumerate(variants):
             model, opt, scaler, _ = built[i]
             times[i].append(train_step(model, opt, scaler, batch, v, device, clip))
