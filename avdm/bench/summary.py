@@ -183,10 +183,11 @@ def train_speed_section(rec: dict) -> List[str]:
     for e in rec.get("entries", []):
         infer = {r["name"]: r for r in e.get("infer", [])}
         rows += [[e["device"], e.get("threads") or "-", t["name"], t.get("runs_at"), _f(t["steps_per_s"]),
-                  f"{_f(t['min_s'], 2)}-{_f(t['max_s'], 2)}", _f((e.get("speedup") or {}).get(t["name"]), 2),
-                  _f((infer.get(t["name"]) or {}).get("rtf"))] for t in e.get("train", [])]
-    return lines + table(["device", "threads", "variant", "runs at", "steps/s", "s/step range", "x fp32", "RTF"],
-                         rows)
+                  f"{_f(t['min_s'], 2)}-{_f(t['max_s'], 2)}", _f(t.get("cpu_median_s")),
+                  _f((e.get("speedup") or {}).get(t["name"]), 2), _f((infer.get(t["name"]) or {}).get("rtf")),
+                  _f((infer.get(t["name"]) or {}).get("rtf_cpu"))] for t in e.get("train", [])]
+    return lines + table(["device", "threads", "variant", "runs at", "steps/s", "s/step range", "CPU s/step",
+                          "x fp32", "RTF", "CPU RTF"], rows)
 
 
 SECTIONS = {"nfe": nfe_section, "rtf": rtf_section, "visual": visual_section, "peer": peer_section,

@@ -19,7 +19,9 @@ all of them alike; steps/s is one over the median step time.  Inference: the RTF
 default decode (``--decode_enhance`` for a conditional model, ``--decode_generate`` for a prior)
 on one random ``--infer_seconds`` utterance, the variants in turn, median of ``--infer_repeat``
 (never compiled: compiling for inference is a separate graph).  On the CPU with ``--threads``
-threads, and on the GPU where torch sees one (unless ``--no_gpu``).  The output ends with
+threads, and on the GPU where torch sees one (unless ``--no_gpu``).  Beside wall-clock times the
+CPU time of the process is recorded (``CPU s``, ``CPU RTF``): with one thread it is what a step
+costs on an idle core, a check on a machine that others load.  The output ends with
 ``speedup <ratio>``: the config's steps/s over float32's, on the first device timed.
 """
 from __future__ import annotations
@@ -29,7 +31,7 @@ import copy
 import logging
 import statistics
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from tqdm import tqdm
@@ -144,10 +146,10 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def train_step(model, opt, scaler, batch, v: dict, device: str, grad_clip: float) -> float:
-    """One timed step as espnet2's trainer takes it: seconds."""
+def train_step(model, opt, scaler, batch, v: dict, device: str, grad_clip: float) -> Tuple[float, float]:
+    """One timed step as espnet2's trainer takes it: (wall seconds, CPU seconds of this process)."""
     _sync(device)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with amp_context(v, device):
         loss, _, _ = model(**batch)
     if scaler is not None:
@@ -164,13 +166,17 @@ def train_step(model, opt, scaler, batch, v: dict, device: str, grad_clip: float
         opt.step()
     opt.zero_grad(set_to_none=True)
     _sync(device)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 # ---------------------------------------------------------------------------------------- timing
-def _stats(times: List[float]) -> dict:
-    med = statistics.median(times)
-    return {"steps": len(times), "median_s": med, "min_s": min(times), "max_s": max(times), "steps_per_s": 1.0 / med}
+def _stats(times: List[Tuple[float, float]]) -> dict:
+    """Wall-clock statistics of the steps, and the median CPU time of this process per step: with one
+    thread that is what the step costs on an idle core, whatever else the machine runs."""
+    wall = [w for w, _ in times]
+    med = statistics.median(wall)
+    return {"steps": len(wall), "median_s": med, "min_s": min(wall), "max_s": max(wall), "steps_per_s": 1.0 / med,
+            "cpu_median_s": statistics.median(c for _, c in times), "step_times_s": wall}
 
 
 def time_training(args, variants: List[dict], device: str, steps: int, warmup: int, seed: int) -> List[dict]:
@@ -181,14 +187,14 @@ def time_training(args, variants: List[dict], device: str, steps: int, warmup: i
         model, opt, scaler = build_variant(args, v, device, seed)
         t0 = time.perf_counter()
         first = [train_step(model, opt, scaler, batch, v, device, clip) for _ in range(max(1, warmup))]
-        built.append((model, opt, scaler, {"warmup_s": time.perf_counter() - t0, "first_step_s": first[0]}))
+        built.append((model, opt, scaler, {"warmup_s": time.perf_counter() - t0, "first_step_s": first[0][0]}))
     times = [[] for _ in variants]
     for _ in tqdm(range(steps), desc=f"train_speed {device}", unit="round", mininterval=5):  # one step of each
         for i, v in enumerate(variants):
             model, opt, scaler, _ = built[i]
             times[i].append(train_step(model, opt, scaler, batch, v, device, clip))
-    return [{**v, "runs_at": effective_precision(v, device), **built[i][3], **_stats(times[i]),
-             "step_times_s": times[i]} for i, v in enumerate(variants)]
+    return [{**v, "runs_at": effective_precision(v, device), **built[i][3], **_stats(times[i])}
+            for i, v in enumerate(variants)]
 
 
 def decode_job(args):
@@ -211,14 +217,16 @@ def time_inference(args, variants: List[dict], device: str, decode: dict, job: s
         dec(None if model.audio_only else lips[:25], None if job == "generate" else noisy[:25 * SAMPLES_PER_FRAME],
             min(25, n_frames), seed=0)  # warm-up
         decoders.append(dec)
-    rtfs, nfes = [[] for _ in variants], [0] * len(variants)
+    rtfs, cpu, nfes = [[] for _ in variants], [[] for _ in variants], [0] * len(variants)
     for r in range(repeat):  # interleaved, as the training steps
         for i, dec in enumerate(decoders):
+            c0 = time.process_time()
             res = dec(None if dec.model.audio_only else lips, None if job == "generate" else noisy, n_frames, seed=r)
+            cpu[i].append((time.process_time() - c0) / seconds)
             rtfs[i].append(res.rtf)
             nfes[i] = res.nfe
     return [{"name": v["name"], "rtf": statistics.median(rtfs[i]), "rtf_min": min(rtfs[i]), "rtf_max": max(rtfs[i]),
-             "runs": len(rtfs[i]), "nfe": nfes[i]} for i, v in enumerate(variants)]
+             "rtf_cpu": statistics.median(cpu[i]), "runs": len(rtfs[i]), "nfe": nfes[i]} for i, v in enumerate(variants)]
 
 
 def _check_steps(args) -> None:
@@ -285,11 +293,13 @@ def report_lines(rec: dict) -> List[str]:
         infer = {r["name"]: r for r in e.get("infer", [])}
         where = f"{e['device']}" + (f", {e['threads']} thread(s)" if e["threads"] else "")
         lines.append(f"  {where}, native bf16: {'yes' if e['bf16_native'] else 'no'}")
-        lines.append(f"  {'variant':<24} {'runs at':<8} {'steps/s':>8} {'s/step (min-max)':>20} {'x fp32':>7} "
-                     f"{'RTF':>7}")
+        lines.append(f"  {'variant':<22} {'runs at':<7} {'steps/s':>7} {'s/step (min-max)':>20} {'CPU s':>6} "
+                     f"{'x fp32':>6} {'RTF':>6} {'CPU RTF':>7}")
         for t in e["train"]:
             spread = f"{t['median_s']:.3f} ({t['min_s']:.2f}-{t['max_s']:.2f})"
-            lines.append(f"  {t['name']:<24} {t['runs_at']:<8} {t['steps_per_s']:>8.3f} {spread:>20} "
-                         f"{e['speedup'][t['name']]:>7.2f} {_fmt((infer.get(t['name']) or {}).get('rtf')):>7}")
+            r = infer.get(t["name"]) or {}
+            lines.append(f"  {t['name']:<22} {t['runs_at']:<7} {t['steps_per_s']:>7.3f} {spread:>20} "
+                         f"{t['cpu_median_s']:>6.3f} {e['speedup'][t['name']]:>6.2f} {_fmt(r.get('rtf')):>6} "
+                         f"{_fmt(r.get('rtf_cpu')):>7}")
     lines.append(f"speedup {rec['speedup']:.2f}")
     return lines
