@@ -34,6 +34,11 @@ examples is put at ``t = T`` and drawn from that prior instead, keeping the same
 clean speech); the eps target becomes ``(x_T - mean) / s(T)``.  At one or two NFE this is what
 decides the output (docs/experiments.md, "Prior matching").
 
+Precision (``precision``, default ``fp32``): ``bf16`` runs the score network and the visual
+encoder under bfloat16 autocast where the device supports it (float32 with a warning elsewhere);
+their outputs, the loss, STFT and EMA stay float32, in training and in :meth:`score_fn` alike
+(:mod:`avdm.precision`; speed in docs/benchmark.md, "Training speed").
+
 Modes:
 * ``prior``: ``p(clean | lips)``; the forward process drifts towards zero.  Used for lip-to-speech
   and, combined with a noise model at inference, for unsupervised enhancement.
@@ -65,6 +70,7 @@ import torch
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 
 from avdm import SAMPLES_PER_FRAME
+from avdm.precision import autocast, check_precision
 from avdm.sde import AbsSDE, expand_like
 from avdm.stft import CompressedSTFT
 from avdm.visual.none import NoVisualEncoder
@@ -86,8 +92,9 @@ class AVDiffusionModel(AbsESPnetModel):
                  mode: str = "prior", t_eps: float = 0.03, p_uncond: float = 0.1, ema_decay: float = 0.999,
                  lip_mean: float = 128.0, lip_std: float = 64.0, lip_crop: int = 88,
                  stft_conf: Optional[Dict] = None, normalize: str = "peak", parameterization: str = "eps",
-                 sigma_data: float = 0.1, prior_match_prob: float = 0.0):
+                 sigma_data: float = 0.1, prior_match_prob: float = 0.0, precision: str = "fp32"):
         super().__init__()
+        self.precision = check_precision(precision)
         if mode not in MODES:
             raise ValueError(f"unknown mode '{mode}'; known: {', '.join(MODES)}")
         if normalize not in NORMALIZE:
@@ -197,7 +204,8 @@ class AVDiffusionModel(AbsESPnetModel):
         if lips is None or self.audio_only:
             B = batch if lips is None else lips.shape[0]
             return null[None, :, None].expand(B, -1, n_frames)
-        feats = nets["visual"](lips)  # (B, D, Tv)
+        with autocast(self.precision, lips.device):
+            feats = nets["visual"](lips).float()  # (B, D, Tv)
         Tv = feats.shape[-1]
         idx = torch.clamp(torch.arange(n_frames, device=feats.device) * self.stft.hop_length // SAMPLES_PER_FRAME,
                           max=Tv - 1)
@@ -254,9 +262,15 @@ class AVDiffusionModel(AbsESPnetModel):
     def _raw_output(self, scorer, x, t, y, visual):
         """The scorer's output turned into the parameterisation's quantity: ``z`` (eps) or ``D`` (edm)."""
         if self.parameterization == "eps":
-            return scorer(x, t, y, visual)
+            return self._run_scorer(scorer, x, t, y, visual)
         u, c_skip, c_out, c_in = self._precond(x, t, y)
-        return c_skip * u + c_out * scorer(c_in * u, t, self._scorer_y(y), visual)
+        return c_skip * u + c_out * self._run_scorer(scorer, c_in * u, t, self._scorer_y(y), visual)
+
+    def _run_scorer(self, scorer, x, t, y, visual):
+        """``scorer(x, t, y, visual)`` at the model's precision (avdm.precision), returned in float32."""
+        with autocast(self.precision, x.device):
+            out = scorer(x, t, y, visual)
+        return out.to(torch.complex64) if out.is_complex() else out.float()
 
     def _scorer_y(self, y: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
         """The conditioning spectrogram as an edm scorer sees it: in units of ``sigma_data``."""
@@ -292,11 +306,11 @@ class AVDiffusionModel(AbsESPnetModel):
         if at_prior is not None:
             x_t, z = self._from_prior(Y, x_t, z, std, at_prior)
         if self.parameterization == "eps":
-            err = (self.net["score"](x_t, t, Y, visual) - z).abs() ** 2  # (B, 1, F, T)
+            err = (self._run_scorer(self.net["score"], x_t, t, Y, visual) - z).abs() ** 2  # (B, 1, F, T)
         else:
             u, c_skip, c_out, c_in = self._precond(x_t, t, Y)
             target = ((X - (0 if Y is None else Y)) - c_skip * u) / c_out
-            err = (self.net["score"](c_in * u, t, self._scorer_y(Y), visual) - target).abs() ** 2
+            err = (self._run_scorer(self.net["score"], c_in * u, t, self._scorer_y(Y), visual) - target).abs() ** 2
         frames = torch.clamp(speech_lengths // self.stft.hop_length + 1, max=n_frames)
         mask = (torch.arange(n_frames, device=speech.device)[None] < frames[:, None]).float()
         loss = (err.mean(dim=(1, 2)) * mask).sum() / mask.sum()

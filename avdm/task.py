@@ -52,7 +52,7 @@ class AVDMTask(AbsTask):
                            help="initialisation method")
         group.add_argument("--model_conf", action=NestedDictAction, default=dict(),
                            help="keyword arguments of AVDiffusionModel (mode, t_eps, p_uncond, ema_decay, "
-                                "lip_mean, lip_std, stft_conf)")
+                                "lip_mean, lip_std, stft_conf, precision: fp32 or bf16, ...)")
         group = parser.add_argument_group(description="Preprocess related")
         group.add_argument("--preprocessor_conf", action=NestedDictAction, default=dict(),
                            help="keyword arguments of AVPreprocessor (segment_frames, lip_crop, flip_prob, "

@@ -224,7 +224,7 @@ def test_help_lists_every_benchmark(capsys):
         main(["--help"])
     assert e.value.code == 0
     out = capsys.readouterr().out
-    for name in ("nfe", "rtf", "visual", "peer", "throughput", "summary", "all"):
+    for name in ("nfe", "rtf", "visual", "peer", "throughput", "train_speed", "summary", "all"):
         assert name in out
 
 

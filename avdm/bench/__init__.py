@@ -6,6 +6,8 @@
   (``visual.json``)
 * :mod:`avdm.bench.peer_sgmse`   espnet2's own SGMSE+ trained with the same data and budget (``peer.json``)
 * :mod:`avdm.bench.throughput`   lip extraction, dumping and training throughput (``throughput.json``)
+* :mod:`avdm.bench.train_speed`  training steps/s and inference RTF per speed option (bf16, ...) against
+  float32, side by side (``train_speed.json``)
 * :mod:`avdm.bench.summary`      ``summary.md`` from those files, every target marked met or missed
 
 Shared helpers: :mod:`~avdm.data.dumpset` (reading dumped sets), :mod:`~avdm.bench.evaluate`

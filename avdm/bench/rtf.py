@@ -41,7 +41,6 @@ def add_arguments(p) -> None:
     g.add_argument("--repeat", type=int, default=3, help="timed runs per configuration (median reported)")
     g.add_argument("--rtf_budget_s", type=float, default=60.0,
                    help="time one configuration may take; beyond it a single run is reported")
-    g.add_argument("--no_gpu", action="store_true", help="time the CPU only")
 
 
 def synthetic_input(seconds: float, seed: int = 0):
@@ -82,7 +81,7 @@ def time_config(model, decode: dict, cfg: dict, inputs, device: str, repeat: int
             "rtf_per_nfe": med / nfe_counted if nfe_counted else None}
 
 
-def _devices(no_gpu: bool) -> List[str]:
+def devices(no_gpu: bool) -> List[str]:
     import torch
 
     return ["cpu"] + (["cuda"] if torch.cuda.is_available() and not no_gpu else [])
@@ -106,7 +105,7 @@ def run(args, argv) -> dict:
                     "evaluation does not depend on the weights.", entries=[])
     for path in [m for m in args.rtf_models.split(",") if m]:
         name = Path(path).stem if path.endswith((".yaml", ".yml")) else Path(path).name
-        for device in _devices(args.no_gpu):
+        for device in devices(args.no_gpu):
             entry = {"model": name, "source": path, "device": device,
                      "threads": torch.get_num_threads() if device == "cpu" else None}
             try:

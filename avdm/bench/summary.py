@@ -11,7 +11,7 @@ from avdm.bench.record import read_json
 from avdm.bench.targets import MET, MISSED, check_all
 from avdm.fileio import atomic_open
 
-NAMES = ("nfe", "rtf", "visual", "peer", "throughput")
+NAMES = ("nfe", "rtf", "visual", "peer", "throughput", "train_speed")
 
 
 def _f(v, digits: int = 3, sign: bool = False) -> str:
@@ -174,8 +174,24 @@ def throughput_section(rec: dict) -> List[str]:
     return lines + [""]
 
 
+def train_speed_section(rec: dict) -> List[str]:
+    lines = ["## 6. Training speed per option", ""] + _cmd(rec)
+    lines += [f"`{rec.get('config')}`, batch {rec.get('batch_size')} x {_f(rec.get('segment_seconds'), 2)} s, "
+              f"{rec.get('optim')}, {rec.get('steps')} timed steps per variant in turn; {rec.get('job')} RTF of "
+              f"`{rec.get('decode_config')}` on {_f(rec.get('infer_seconds'), 1)} s. {rec.get('note', '')}", ""]
+    rows = []
+    for e in rec.get("entries", []):
+        infer = {r["name"]: r for r in e.get("infer", [])}
+        rows += [[e["device"], e.get("threads") or "-", t["name"], t.get("runs_at"), _f(t["steps_per_s"]),
+                  f"{_f(t['min_s'], 2)}-{_f(t['max_s'], 2)}", _f(t.get("cpu_median_s")),
+                  _f((e.get("speedup") or {}).get(t["name"]), 2), _f((infer.get(t["name"]) or {}).get("rtf")),
+                  _f((infer.get(t["name"]) or {}).get("rtf_cpu"))] for t in e.get("train", [])]
+    return lines + table(["device", "threads", "variant", "runs at", "steps/s", "s/step range", "CPU s/step",
+                          "x fp32", "RTF", "CPU RTF"], rows)
+
+
 SECTIONS = {"nfe": nfe_section, "rtf": rtf_section, "visual": visual_section, "peer": peer_section,
-            "throughput": throughput_section}
+            "throughput": throughput_section, "train_speed": train_speed_section}
 
 
 def build(out_dir) -> str:

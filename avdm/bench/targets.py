@@ -20,6 +20,8 @@ TALKER_LIPS_GAP_ESTOI = 0.05  # competing talker: true lips minus another uttera
 TALKER_SNR = 0.0
 PEER_TIME_RATIO = 0.2       # avdm inference time / peer's
 LIP_FPS_MIN = 100.0         # issue 4: dlib68 lip ROI frames/s per core
+TRAIN_SPEEDUP_MIN = 1.6     # issue 26: the config's training steps/s over float32's, CPU
+RTF_DEFAULT_MAX = 0.05      # issue 26: the config's default decode, CPU
 LOW_SNR = -5.0
 
 
@@ -90,4 +92,12 @@ def check_all(records: Dict[str, Optional[dict]]) -> List[dict]:
     fps = _get(records.get("throughput"), "lip", "detectors", "dlib68", "fps_per_core")
     out.append(_check("lip_fps", f"lip ROI extraction (dlib68) >= {LIP_FPS_MIN:g} frames/s per core (issue 4)",
                       fps, lambda v: v >= LIP_FPS_MIN, "{:.1f}"))
+
+    speed = records.get("train_speed")
+    cpu = next((e for e in (_get(speed, "entries") or []) if e.get("device") == "cpu"), None)
+    out.append(_check("train_speedup", f"training steps/s, config over float32 on the CPU >= {TRAIN_SPEEDUP_MIN:g} "
+                      "(issue 26)", _get(cpu, "speedup", "config"), lambda v: v >= TRAIN_SPEEDUP_MIN, "{:.2f}"))
+    rtf_cfg = next((r.get("rtf") for r in (_get(cpu, "infer") or []) if r.get("name") == "config"), None)
+    out.append(_check("rtf_default", f"inference RTF of the default decode on the CPU <= {RTF_DEFAULT_MAX:g} "
+                      "(issue 26)", rtf_cfg, lambda v: v <= RTF_DEFAULT_MAX))
     return out

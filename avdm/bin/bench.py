@@ -8,6 +8,7 @@
   avdm-bench peer       --cond_model exp/train_cond_lite --data_dir ...   (trains espnet2's SGMSE+ first)
   avdm-bench throughput --video_scp data/test/video.scp --dump_data_dir data/test_snr0_heldout
                         --dump_lip_dir dump/lip/test --cond_model ...
+  avdm-bench train_speed --config conf/train_cond_lite.yaml [--steps 10] [--threads 2]
   avdm-bench summary    --out exp/bench
   avdm-bench all        (every option above; runs them all, then the summary)
 
@@ -25,11 +26,14 @@ from pathlib import Path
 logger = logging.getLogger("avdm-bench")
 
 BENCHES = {"nfe": "avdm.bench.nfe_quality", "rtf": "avdm.bench.rtf", "visual": "avdm.bench.visual_benefit",
-           "peer": "avdm.bench.peer_sgmse", "throughput": "avdm.bench.throughput"}
+           "peer": "avdm.bench.peer_sgmse", "throughput": "avdm.bench.throughput",
+           "train_speed": "avdm.bench.train_speed"}
 HELP = {"nfe": "NFE versus quality for every sampler", "rtf": "real-time factor per sampler and model size",
         "visual": "AV versus audio-only, true versus other lips, guidance sweep",
         "peer": "espnet2's SGMSE+ trained with the same data and budget, side by side",
-        "throughput": "lip extraction, dumping and training throughput", "summary": "summary.md from the JSON files",
+        "throughput": "lip extraction, dumping and training throughput",
+        "train_speed": "training steps/s and inference RTF per speed option (bf16, ...) against float32",
+        "summary": "summary.md from the JSON files",
         "all": "every benchmark, then the summary"}
 
 
@@ -39,6 +43,7 @@ def common_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", default="exp/bench", help="where the JSON files and summary.md go")
     g.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     g.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="device of the quality runs")
+    g.add_argument("--no_gpu", action="store_true", help="time the CPU only (rtf, train_speed)")
     g.add_argument("--max_utts", type=int, default=10, help="utterances per data set (spread over the sorted keys)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--data_dir", default="", help="noisy test condition dumps, comma-separated")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The full avdm benchmark (issue 8): the bench-size mini-GRID, four models trained with one stated
-# budget, then `avdm-bench all` -> <exp>/bench/{nfe,rtf,visual,peer,throughput}.json + summary.md.
+# budget, then `avdm-bench all` -> <exp>/bench/{nfe,rtf,visual,peer,throughput,train_speed}.json + summary.md.
 #
 #   tools/bench/run_bench.sh [--max_epoch 20] [--num_iters_per_epoch 100] [--threads 2] [--ngpu 0]
 #                            [--max_utts 10] [--skip ""] [--stage 0] [--stop_stage 2] [--recipe_stage 0]
@@ -19,7 +19,8 @@
 #          (espnet2's SGMSE+, conf/bench/peer_sgmse.yaml) with the budget of exp_bench/train_cond_lite.
 #          The guidance sweep runs on the dev set, never on the test set.  --skip peer leaves the
 #          peer out (about 4x the CPU time of the rest); a later run with
-#          --skip nfe,rtf,visual,throughput --stage 1 adds it (its training resumes where it stopped).
+#          --skip nfe,rtf,visual,throughput,train_speed --stage 1 adds it (its training resumes where it
+#          stopped).
 # Stage 2: avdm-bench summary (rewrites summary.md from the JSON files; measures nothing).
 #
 # Speed figures are measured side by side in one run on this machine: CPU with --threads threads,
