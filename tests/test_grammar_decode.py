@@ -4,7 +4,7 @@ import itertools
 import numpy as np
 import pytest
 
-from avdm.asr.grammar_decode import GrammarDecoder, greedy_ctc, tokenize_grammar
+from avdm.asr.grammar_decode import GrammarDecoder, TooFewFrames, greedy_ctc, tokenize_grammar
 
 BLANK = 0
 
@@ -104,10 +104,10 @@ def test_grid_grammar_one_token_per_word():
 
 def test_too_few_frames_and_wrong_vocabulary_are_errors():
     dec = GrammarDecoder([["a"], ["b"]], [[[1]], [[1]]], BLANK)  # "a a" needs a blank between: 3 frames
-    with pytest.raises(ValueError, match="2 frames are too few"):
+    with pytest.raises(TooFewFrames, match="2 frames are too few"):
         dec.decode(np.log(np.full((2, 3), 1 / 3)))
     assert dec.decode(np.log(np.full((3, 3), 1 / 3))).words == ["a", "b"]
-    with pytest.raises(ValueError, match="0 frames are too few"):
+    with pytest.raises(TooFewFrames, match="0 frames are too few"):
         dec.decode(np.zeros((0, 3)))
     with pytest.raises(ValueError, match="token id 1 but the posteriors have 1 tokens"):
         dec.decode(np.zeros((4, 1)))

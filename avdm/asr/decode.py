@@ -154,7 +154,13 @@ class Transcriber:
         import torch
 
         if self.grammar is not None:
-            return " ".join(self.grammar.decode(self.ctc_log_probs(x)).words)
+            from avdm.asr.grammar_decode import TooFewFrames
+
+            try:
+                return " ".join(self.grammar.decode(self.ctc_log_probs(x)).words)
+            except TooFewFrames as e:  # no sentence fits: every reference word is missed, as WER should count it
+                logger.warning("ASR: %d samples: %s; empty hypothesis", len(x), e)
+                return ""
         with _quiet_root(), torch.no_grad():
             results = self.s2t(torch.as_tensor(np.asarray(x, np.float32)))
         return results[0][0] if results and results[0][0] else ""

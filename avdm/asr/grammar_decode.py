@@ -18,6 +18,10 @@ import numpy as np
 Grammar = Sequence[Sequence[str]]
 
 
+class TooFewFrames(ValueError):
+    """The utterance has fewer frames than any sentence of the grammar needs."""
+
+
 @dataclass
 class GrammarResult:
     words: List[str]      # the chosen word of every slot
@@ -153,7 +157,7 @@ class GrammarDecoder:
                              f"{logp.shape[1]} tokens: wrong token list for this model")
         n_frames = logp.shape[0]
         if n_frames == 0:
-            raise ValueError("0 frames are too few to align any sentence of the grammar")
+            raise TooFewFrames("0 frames are too few to align any sentence of the grammar")
         emit = logp[:, g.labels]                       # (frames, states)
         score = np.full(g.n_states + 1, -np.inf)
         score[g.starts] = emit[0, g.starts]
@@ -166,7 +170,7 @@ class GrammarDecoder:
             score[:-1] = cand[rows, arg] + emit[t]
         final_scores = score[g.finals]
         if not np.isfinite(final_scores.max()):
-            raise ValueError(f"{n_frames} frames are too few to align any sentence of the grammar")
+            raise TooFewFrames(f"{n_frames} frames are too few to align any sentence of the grammar")
         state = int(g.finals[final_scores.argmax()])
         best = float(final_scores.max())
         chosen: Dict[int, int] = {}
