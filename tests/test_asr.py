@@ -103,7 +103,7 @@ def tiny_asr(tmp_path_factory):
     # the recipe's config, shrunk on the command line (espnet2 merges *_conf options)
     cmd = [sys.executable, "-m", "avdm.bin.train_asr", "--dump_dir", str(dump), "--train_set", "train",
            "--valid_set", "dev", "--exp_dir", str(exp), "--config", str(ROOT / "conf" / "asr_ctc_lite.yaml"),
-           "--vocab_size", "12", "--max_epoch", "1", "--batch_size", "4", "--specaug", "none",
+           "--max_epoch", "1", "--batch_size", "4", "--specaug", "none",
            "--encoder_conf", "num_blocks=1", "--encoder_conf", "output_size=32", "--encoder_conf", "linear_units=32",
            "--encoder_conf", "attention_heads=2", "--frontend_conf", "n_mels=20", "--keep_nbest_models", "1"]
     r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -117,8 +117,9 @@ def test_train_decode_pack_and_score(tiny_asr, tmp_path, monkeypatch):
     from avdm.scoring import load_signal
 
     dump, exp = tiny_asr
-    tokens = (exp / "bpe" / "tokens.txt").read_text().split()
-    assert tokens[:2] == ["<blank>", "<unk>"] and tokens[-1] == "<sos/eos>"
+    # the recipe's config has one token per word (token_type: word)
+    assert (exp / "tokens" / "tokens.txt").read_text().split() == ["<blank>", "<unk>", "high", "low", "mid",
+                                                                   "<sos/eos>"]
     assert (exp / "stats" / "train" / "feats_stats.npz").is_file()
     model = resolve_model(exp)
     assert model.weights.name in ("valid.loss.ave.pth", "valid.loss.best.pth")
@@ -126,6 +127,16 @@ def test_train_decode_pack_and_score(tiny_asr, tmp_path, monkeypatch):
     scp = dict(line.split() for line in (dump / "dev" / "wav.scp").read_text().splitlines())
     hyps = {u: asr.transcribe(load_signal(p)) for u, p in scp.items()}
     assert all(isinstance(h, str) for h in hyps.values())
+
+    # grammar decoding (a 3-slot grammar of the toy words): every hypothesis is a sentence of it
+    import avdm.asr.grammar_decode as gd
+
+    monkeypatch.setattr(gd, "grammar_slots", lambda name: [list(WORDS)] * 3)
+    constrained = Transcriber(exp, {"grammar": "grid"})
+    for p in scp.values():
+        words = constrained.transcribe(load_signal(p)).split()
+        assert len(words) == 3 and set(words) <= set(WORDS)
+    assert constrained.transcribe(np.zeros(1600, np.float32)) == ""  # 0.1 s: too short for 3 words
 
     # a packed model (espnet2's pack format, paths relative to the recipe dir) loads the same network
     from espnet2.main_funcs.pack_funcs import pack
@@ -137,7 +148,7 @@ def test_train_decode_pack_and_score(tiny_asr, tmp_path, monkeypatch):
     packed = tmp_path / "asr.zip"
     pack(files={"asr_model_file": str(model.weights.resolve().relative_to(root))},
          yaml_files={"asr_train_config": str(model.config.relative_to(root))},
-         option=[str((exp / "bpe" / "bpe.model").relative_to(root))], outpath=str(packed))
+         option=[], outpath=str(packed))  # word tokens: the token list is in the config
     asr2 = Transcriber(packed, {"beam_size": 2})
     assert asr2.model.config.is_relative_to(unpacked_dir(packed).resolve())
     sd1, sd2 = asr.s2t.asr_model.state_dict(), asr2.s2t.asr_model.state_dict()
@@ -178,3 +189,22 @@ def test_missing_asr_model_is_a_clear_error(tmp_path):
     (tmp_path / "m").mkdir()
     with pytest.raises(FileNotFoundError, match="no ASR weights"):
         resolve_model(tmp_path / "m")
+
+
+def test_word_and_char_token_lists(tmp_path):
+    from avdm.asr.train import config_token_type, train_token_list
+
+    (tmp_path / "text").write_text("u1 bin blue at a\nu2 set  blue\nu3\n")
+    words = train_token_list(tmp_path / "text", tmp_path / "w", "word").read_text().split("\n")
+    assert words == ["<blank>", "<unk>", "a", "at", "bin", "blue", "set", "<sos/eos>", ""]
+    chars = train_token_list(tmp_path / "text", tmp_path / "c", "char").read_text().split()
+    assert chars == ["<blank>", "<unk>", "<space>", "a", "b", "e", "i", "l", "n", "s", "t", "u", "<sos/eos>"]
+    (tmp_path / "empty").write_text("u1\n")
+    with pytest.raises(ValueError, match="no transcripts"):
+        train_token_list(tmp_path / "empty", tmp_path / "e", "word")
+    (tmp_path / "a.yaml").write_text("token_type: word\n")
+    (tmp_path / "b.yaml").write_text("encoder: conformer\n")
+    (tmp_path / "c.yaml").write_text("token_type: phn\n")
+    assert config_token_type(tmp_path / "a.yaml") == "word" and config_token_type(tmp_path / "b.yaml") == "bpe"
+    with pytest.raises(ValueError, match="token_type 'phn' is not one of"):
+        config_token_type(tmp_path / "c.yaml")

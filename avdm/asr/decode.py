@@ -3,6 +3,10 @@
 The model is an ESPnet ASR experiment dir (``config.yaml`` + weights, as ``avdm.bin.train_asr``
 writes), a packed ESPnet model (``.zip``/``.tar.gz`` from ``espnet2.bin.pack asr``), or a
 ``config.yaml`` path whose directory holds the weights.
+
+Decoding is espnet's CTC prefix beam search (unconstrained), or with ``grammar: grid`` in the
+decoding config the best sentence of that grammar under the model's CTC posteriors
+(``avdm.asr.grammar_decode``).
 """
 from __future__ import annotations
 
@@ -95,7 +99,8 @@ def _quiet_root(level=logging.WARNING):
 
 
 class Transcriber:
-    """Speech2Text around one model; ``transcribe(x)`` gives the best hypothesis text."""
+    """Speech2Text around one model; ``transcribe(x)`` gives the best hypothesis text (of the
+    grammar when ``decode_conf`` names one, else of the beam search)."""
 
     def __init__(self, model, decode_conf: Optional[Dict] = None, device: str = "cpu"):
         from avdm.logging_setup import quiet_offline_noise
@@ -106,17 +111,56 @@ class Transcriber:
         self.model = model if isinstance(model, ASRModel) else resolve_model(model)
         conf = dict(DEFAULT_DECODE)
         conf.update(decode_conf or {})
+        grammar = conf.pop("grammar", None)
         kwargs = dict(asr_train_config=str(self.model.config), asr_model_file=str(self.model.weights),
                       device=device, **conf)
         if self.model.bpemodel is not None:
             kwargs["bpemodel"] = str(self.model.bpemodel)
         with _quiet_root():
             self.s2t = Speech2Text(**kwargs)
-        logger.info("ASR: %s (%s), decoding %s", self.model.config.parent, self.model.weights.name, conf)
+        self.grammar = self._grammar_decoder(grammar) if grammar else None
+        logger.info("ASR: %s (%s), decoding %s", self.model.config.parent, self.model.weights.name,
+                    f"with the {grammar} grammar (CTC Viterbi)" if grammar else conf)
+
+    def _grammar_decoder(self, name: str):
+        from avdm.asr.grammar_decode import GrammarDecoder, grammar_slots, tokenize_grammar
+
+        tok, conv = self.s2t.tokenizer, self.s2t.converter
+        if tok is None:
+            raise ValueError(f"{self.model.config}: the ASR has no tokenizer (sentencepiece model missing), "
+                             f"so the {name} grammar's words cannot be spelt")
+        slots = grammar_slots(name)
+        try:
+            ids = tokenize_grammar(slots, lambda text: conv.tokens2ids(tok.text2tokens(text)), conv.unk_id,
+                                   self.s2t.asr_model.blank_id)
+        except ValueError as e:
+            raise ValueError(f"{self.model.config}: {e}") from None
+        return GrammarDecoder(slots, ids, self.s2t.asr_model.blank_id)
+
+    def ctc_log_probs(self, x: np.ndarray) -> np.ndarray:
+        """(frames, tokens) CTC log-posteriors of one utterance."""
+        import torch
+
+        model = self.s2t.asr_model
+        speech = torch.as_tensor(np.asarray(x, np.float32)).unsqueeze(0).to(self.s2t.device)
+        lengths = torch.tensor([speech.shape[1]], device=speech.device)
+        with torch.no_grad():
+            enc, enc_lens = model.encode(speech, lengths)
+            if isinstance(enc, tuple):  # intermediate CTC outputs ride along
+                enc = enc[0]
+            return model.ctc.log_softmax(enc)[0, : int(enc_lens[0])].cpu().numpy()
 
     def transcribe(self, x: np.ndarray) -> str:
         import torch
 
+        if self.grammar is not None:
+            from avdm.asr.grammar_decode import TooFewFrames
+
+            try:
+                return " ".join(self.grammar.decode(self.ctc_log_probs(x)).words)
+            except TooFewFrames as e:  # no sentence fits: every reference word is missed, as WER should count it
+                logger.warning("ASR: %d samples: %s; empty hypothesis", len(x), e)
+                return ""
         with _quiet_root(), torch.no_grad():
             results = self.s2t(torch.as_tensor(np.asarray(x, np.float32)))
         return results[0][0] if results and results[0][0] else ""
@@ -128,8 +172,13 @@ def load_decode_conf(path) -> Dict:
     with open(path, encoding="utf-8") as f:
         conf = yaml.safe_load(f) or {}
     allowed = {"beam_size", "ctc_weight", "lm_weight", "penalty", "nbest", "maxlenratio", "minlenratio",
-               "normalize_length", "time_sync"}
+               "normalize_length", "time_sync", "grammar"}
     unknown = sorted(set(conf) - allowed)
     if unknown:
         raise ValueError(f"{path}: unknown ASR decoding option(s) {unknown}; accepted: {sorted(allowed)}")
+    if conf.get("grammar") is not None:
+        from avdm.asr.grammar_decode import GRAMMARS
+
+        if conf["grammar"] not in GRAMMARS:
+            raise ValueError(f"{path}: unknown grammar '{conf['grammar']}'; known: {', '.join(GRAMMARS)}")
     return conf

@@ -1,8 +1,12 @@
-"""Train the WER ASR: sentencepiece tokens from the training transcripts, then espnet2 ASRTask
+"""Train the WER ASR: tokens from the training transcripts, then espnet2 ASRTask
 (collect-stats pass for shapes and global MVN statistics, then training).  Resumable.
 
+The config's ``token_type`` picks the tokens: ``bpe`` (default; sentencepiece pieces), ``word``
+(one token per word: a closed vocabulary such as GRID's 51 words) or ``char``.
+
 Layout of ``exp_dir`` (an ESPnet ASR experiment dir, usable by Speech2Text or ``espnet pack``):
-``bpe/{bpe.model,tokens.txt}``, ``stats/``, ``config.yaml``, ``train.log``, ``valid.loss.ave.pth``.
+``bpe/{bpe.model,tokens.txt}`` (or ``tokens/tokens.txt`` for word and char tokens), ``stats/``,
+``config.yaml``, ``train.log``, ``valid.loss.ave.pth``.
 """
 from __future__ import annotations
 
@@ -62,6 +66,40 @@ def train_sentencepiece(text_file: Path, out_dir: Path, vocab_size: int = 100) -
     return tokens
 
 
+TOKEN_TYPES = ("bpe", "word", "char")
+SPACE = "<space>"  # espnet's CharTokenizer symbol for a space
+
+
+def train_token_list(text_file: Path, out_dir: Path, token_type: str) -> Path:
+    """ESPnet token list of the words (``word``) or characters (``char``, the space as ``<space>``)
+    of the transcripts of ``text_file``: ``<blank>``, ``<unk>``, the sorted tokens, ``<sos/eos>``."""
+    texts = [t for t in read_kv(text_file, allow_empty_value=True).values() if t.strip()]
+    if not texts:
+        raise ValueError(f"{text_file}: no transcripts to learn tokens from")
+    if token_type == "word":
+        units = {w for t in texts for w in t.split()}
+    elif token_type == "char":
+        units = {SPACE if c == " " else c for t in texts for c in " ".join(t.split())}
+    else:
+        raise ValueError(f"token_type '{token_type}' has no token list of its own; use one of {TOKEN_TYPES}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tokens = out_dir / "tokens.txt"
+    with atomic_open(tokens) as f:
+        f.write("\n".join([BLANK, UNK] + sorted(units) + [SOS_EOS]) + "\n")
+    logger.info("%s tokens: %d from %d transcripts -> %s", token_type, len(units), len(texts), tokens)
+    return tokens
+
+
+def config_token_type(config: Path) -> str:
+    import yaml
+
+    with open(config, encoding="utf-8") as f:
+        token_type = (yaml.safe_load(f) or {}).get("token_type", "bpe")
+    if token_type not in TOKEN_TYPES:
+        raise ValueError(f"{config}: token_type '{token_type}' is not one of {TOKEN_TYPES}")
+    return token_type
+
+
 def _audio_type(dump: Path) -> str:
     fmt = (dump / "audio_format").read_text().strip() if (dump / "audio_format").is_file() else "flac"
     return "kaldi_ark" if fmt == "ark" else "sound"
@@ -107,13 +145,18 @@ def train_asr(dump_dir: Path, train_set: str, valid_set: str, exp_dir: Path, con
     require_files(config)
     require_files(*(d / f for d in (train, valid) for f in ("wav.scp", "text", "utt2num_samples")),
                   stage_hint="stage 2")
-    bpe_dir = exp_dir / "bpe"
-    if not (bpe_dir / "tokens.txt").is_file():
-        train_sentencepiece(train / "text", bpe_dir, vocab_size)
+    token_type = config_token_type(config)
+    token_dir = exp_dir / ("bpe" if token_type == "bpe" else "tokens")
+    if not (token_dir / "tokens.txt").is_file():
+        if token_type == "bpe":
+            train_sentencepiece(train / "text", token_dir, vocab_size)
+        else:
+            train_token_list(train / "text", token_dir, token_type)
     py = [sys.executable, "-m", "avdm.asr.espnet_main"]
-    common = ["--config", str(config), "--ngpu", str(ngpu), "--token_type", "bpe",
-              "--bpemodel", str(bpe_dir / "bpe.model"), "--token_list", str(bpe_dir / "tokens.txt"),
-              "--cleaner", "none", "--g2p", "none"]
+    common = ["--config", str(config), "--ngpu", str(ngpu), "--token_type", token_type,
+              "--token_list", str(token_dir / "tokens.txt"), "--cleaner", "none", "--g2p", "none"]
+    if token_type == "bpe":
+        common += ["--bpemodel", str(token_dir / "bpe.model")]
     stats = exp_dir / "stats"
     if not (stats / "train" / "feats_stats.npz").is_file():
         cmd = py + common + ["--collect_stats", "true", "--output_dir", str(stats), "--normalize", "none",

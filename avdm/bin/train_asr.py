@@ -1,4 +1,5 @@
-"""Train the ASR model used for WER (a small CTC model with sentencepiece tokens, espnet2 ASRTask).
+"""Train the ASR model used for WER (a small CTC model, espnet2 ASRTask; tokens per the config's
+``token_type``: bpe, word or char).
 
     python -m avdm.bin.train_asr --dump_dir dump/raw --train_set train --valid_set dev --exp_dir exp/asr
         [--config conf/asr_ctc_lite.yaml] [--ngpu N] [--vocab_size 100] [extra espnet2 arguments ...]
@@ -30,7 +31,7 @@ def main(argv=None) -> int:
     p.add_argument("--config", default="conf/asr_ctc_lite.yaml")
     p.add_argument("--ngpu", type=int, default=0)
     p.add_argument("--vocab_size", type=int, default=100,
-                   help="sentencepiece vocabulary (an upper bound: a small corpus gives fewer pieces)")
+                   help="sentencepiece vocabulary for token_type bpe (an upper bound: a small corpus gives fewer pieces)")
     args, extra = p.parse_known_args(argv)
     setup_logging()
     from avdm.asr.train import train_asr

@@ -16,7 +16,7 @@ if [ -n "${GRID}" ]; then
     skip_asr=false
 else
     local_data_opts="--size demo"
-    skip_asr=true  # the demo corpus is too small for a useful ASR (egs/grid/README.md, "WER")
+    skip_asr=true  # the demo corpus is too small for a useful ASR (docs/experiments.md, "Grammar-constrained ASR for WER")
 fi
 
 # Four models: the conditional (supervised) model and the lip-conditioned prior, each with its
