@@ -118,3 +118,18 @@ def test_avdm_lips_console_script(data_dir, tmp_path):
     r = subprocess.run([sys.executable, "-m", "avdm.bin.extract_lips", videos["spk1_a"], "--out_dir", str(tmp_path),
                         "--detector", "hog"], env=ENV, capture_output=True, text=True)
     assert r.returncode == 2 and "unknown landmark_detector 'hog'" in r.stderr
+
+
+def test_a_failed_rerun_leaves_the_earlier_lips_whole(data_dir, tmp_path):
+    out = tmp_path / "lip"
+    assert stage_lips(data_dir, out).returncode == 0
+    before = (out / "lip.scp").read_text()
+    lips = load(out)
+    bad = tmp_path / "bad_data"
+    bad.mkdir()
+    (bad / "video.scp").write_text(f"spk2_bad {read_kv(data_dir / 'video.scp')['spk2_bad']}\n")
+    r = stage_lips(bad, out)  # no video gives lips: the run fails after its jobs have run
+    assert r.returncode == 1 and "is left as it was" in r.stderr
+    assert (out / "lip.scp").read_text() == before
+    again = load(out)
+    assert all(np.array_equal(again[k], lips[k]) for k in lips)

@@ -5,27 +5,31 @@
 
 Writes out_dir/{lip.scp,lip_shape,lip_fps,skipped} (arks stay in out_dir/split/<job>/), job logs in
 out_dir/logdir/lips.<job>.log and, with --preview, PNG strips of the crops in out_dir/preview/.
+The set is built beside out_dir and replaces it only once complete: a failed or interrupted run
+leaves the earlier lips as they were.
 """
 from __future__ import annotations
 
 import argparse
 import logging
-import shutil
 import sys
 from pathlib import Path
 
 from avdm import VIDEO_FPS
-from avdm.fileio import atomic_open, read_kv, require_files, write_kv
+from avdm.fileio import atomic_open, read_kv, replace_dir, require_files, staging_dir, write_kv
 from avdm.launch import JobsFailed, run_jobs, split_scp
 from avdm.logging_setup import setup_logging
 
 
-def merge_job_outputs(out_dir: Path, n_jobs: int) -> dict:
+def merge_job_outputs(out_dir: Path, n_jobs: int, final_dir: Path = None) -> dict:
+    """The job outputs of ``out_dir`` merged into its lists; with ``final_dir``, the scp names the arks
+    where they will be once ``out_dir`` (a staging dir) has replaced ``final_dir``."""
     scp, shapes, skipped = {}, {}, {}
     for j in range(1, n_jobs + 1):
         d = out_dir / "split" / str(j)
         require_files(d / "lip.scp", d / "lip_shape", d / "skipped")
-        scp.update(read_kv(d / "lip.scp"))
+        for k, v in read_kv(d / "lip.scp").items():
+            scp[k] = str(final_dir) + v[len(str(out_dir)):] if final_dir and v.startswith(str(out_dir)) else v
         shapes.update(read_kv(d / "lip_shape", allow_empty_value=True))
         skipped.update(read_kv(d / "skipped", allow_empty_value=True))
     write_kv(out_dir / "lip_shape", shapes)
@@ -54,12 +58,7 @@ def main(argv=None) -> int:
     except FileNotFoundError as e:
         logging.error("%s", e)
         return 1
-    for stale in ("lip.scp", "split", "preview"):
-        path = out / stale
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
+    final, out = out, staging_dir(out)  # built beside the earlier lips, which stay until it is complete
     logdir = out / "logdir"
     parts = split_scp(str(data / "video.scp"), args.nj, str(logdir / "video.JOB.scp"))
     cmd = [sys.executable, "-m", "avdm.bin.extract_lips", "--scp", str(logdir / "video.JOB.scp"),
@@ -70,15 +69,17 @@ def main(argv=None) -> int:
     try:
         run_jobs(cmd, len(parts), str(logdir / "lips.JOB.log"))
     except JobsFailed as e:
-        logging.error("stage 1 failed: %s", e)
+        logging.error("stage 1 failed (earlier lips, if any, are unchanged): %s", e)
         return 1
-    skipped = merge_job_outputs(out, len(parts))
+    skipped = merge_job_outputs(out, len(parts), final)
     n = len(read_kv(data / "video.scp"))
-    logging.info("stage 1: %s: %d of %d utterances have lips (%d skipped, see %s)", data.name, n - len(skipped),
-                 n, len(skipped), out / "skipped")
     if len(skipped) == n:
-        logging.error("stage 1: no utterance of %s gave lips", data)
+        logging.error("stage 1: no utterance of %s gave lips (see %s); %s is left as it was", data,
+                      out / "skipped", final)
         return 1
+    replace_dir(out, final)
+    logging.info("stage 1: %s: %d of %d utterances have lips (%d skipped, see %s)", data.name, n - len(skipped),
+                 n, len(skipped), final / "skipped")
     return 0
 
 
