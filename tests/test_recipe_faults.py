@@ -27,7 +27,8 @@ def driver(recipe, *args):
     env = dict(os.environ, AVDM_ROOT=str(ROOT), AVDM_PYTHON=sys.executable, GRID="", OMP_NUM_THREADS="1")
     cmd = ["bash", str(ROOT / "egs" / "TEMPLATE" / "avdm.sh"), "--nj", "2", "--inference_nj", "2",
            "--train_config", f"conf/{TAG}.yaml", "--local_data_opts", "--size tiny --snrs 0",
-           "--skip_asr", "true", "--train_args", TRAIN_ARGS, *args]
+           "--skip_asr", "true", "--train_args", TRAIN_ARGS,
+           "--frontend_config", "conf/frontend_lip_envelope.yaml", "--frontend_args", "--steps 2", *args]
     return cmd, env
 
 
