@@ -102,3 +102,37 @@ def test_visual_map_is_an_input_the_scorer_learns_to_use():
         b = net(x, torch.full((2,), 0.5), torch.zeros_like(x), v.flip(-1))
     assert not torch.allclose(a, b)
     assert NCSNppLite(conditional=True, visual_dim=0, visual_map=True).vmap is None  # the audio-only twin
+
+
+def test_the_same_config_pretrains_the_same_front_end(tmp_path, monkeypatch):
+    """Run twice on a tiny dump dir (whatever the global RNG state): identical weights."""
+    import json
+
+    import kaldiio
+    import soundfile as sf
+
+    from avdm.frontend.run import run
+
+    rng = np.random.default_rng(0)
+    d = tmp_path / "dump"
+    d.mkdir()
+    exs = _synthetic(4, rng)
+    with kaldiio.WriteHelper(f"ark,scp:{d / 'lip.ark'},{d / 'lip.scp'}", write_function="numpy") as w:
+        for e in exs:
+            w(e.utt, e.lips)
+    wav = {}
+    for e in exs:
+        p = tmp_path / f"{e.utt}.wav"
+        sf.write(p, rng.standard_normal(len(e.lips) * SAMPLES_PER_FRAME).astype(np.float32) * 0.1, 16000)
+        wav[e.utt] = str(p)
+    (d / "wav.scp").write_text("".join(f"{k} {v}\n" for k, v in wav.items()))
+    (d / "lip_shape").write_text("".join(f"{e.utt} {len(e.lips)},24,24\n" for e in exs))
+    (d / "lip_stats.json").write_text(json.dumps({"mean": 128.0, "std": 64.0}))
+    conf = {"visual_encoder": "lip_envelope", "visual_encoder_conf": {"channels": 4, "hidden_dim": 8, "n_bands": 4},
+            "steps": 3, "batch_size": 2, "segment_frames": 10, "lip_crop": 20, "seed": 3}
+    states = []
+    for k in range(2):
+        torch.manual_seed(100 + k)  # a different global state each time
+        run(conf, d, {}, tmp_path / f"exp{k}")
+        states.append(torch.load(tmp_path / f"exp{k}" / "frontend.pth", weights_only=True)["state_dict"])
+    assert all(torch.equal(states[0][n], states[1][n]) for n in states[0])

@@ -51,6 +51,7 @@ def run(config: Dict, train_dir: Path, probe_dirs: Dict[str, Path], exp_dir: Pat
     enc_conf = dict(config.get("visual_encoder_conf") or {})
     enc_conf.pop("pretrained", None)
     enc_conf["freeze"] = False
+    torch.manual_seed(int(config.get("seed", 0)))  # the initial weights too: the same config gives the same front-end
     encoder = VISUAL_ENCODERS.build(config.get("visual_encoder", "lip_envelope"), enc_conf)
     if not hasattr(encoder, "envelope"):
         raise ValueError(f"visual_encoder {config.get('visual_encoder')} has no envelope head to pretrain "
