@@ -20,6 +20,7 @@ import os
 import shlex
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -280,3 +281,31 @@ def _run_slurm(cmd, logs, opts, gpus, env, cwd) -> Dict[int, int]:
                 subprocess.run(["scancel", *job_ids.values()], check=False)
             raise KeyboardInterrupt from None
     return codes
+
+
+TRAINERS: List[subprocess.Popen] = []  # what run_logged started: a SIGTERM handler ends them first
+
+
+def run_logged(cmd, log: Path, echo=("epoch results", "Error", "error:", "Traceback")) -> int:
+    """Run a trainer, appending its output to ``log`` and echoing the lines that matter; it dies with us."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a", encoding="utf-8") as f:
+        f.write("# " + " ".join(cmd) + "\n")
+        f.flush()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+                                preexec_fn=functools.partial(die_with_parent, parent=os.getpid()))
+        TRAINERS.append(proc)
+        try:
+            for line in proc.stdout:
+                f.write(line)
+                if any(e in line for e in echo):
+                    sys.stderr.write(line)
+            return proc.wait()
+        except KeyboardInterrupt:
+            proc.terminate()  # it had the Ctrl-C too; make sure it ends before we do
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            logger.error("interrupted; the checkpoint of the last finished epoch stays (rerun to resume)")
+            return 130

@@ -88,7 +88,7 @@ def same_audio(a, b):
 
 
 def weights(recipe):
-    from avdm.bin.stage_train import inference_model_file
+    from avdm.inference.model_io import inference_model_file
 
     f = inference_model_file(recipe / "exp" / TAG)
     return f.name, torch.load(f, map_location="cpu", weights_only=True)

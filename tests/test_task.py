@@ -120,7 +120,7 @@ def test_inference_loads_the_trained_weights_without_espnet_tasks(trained, tmp_p
 
     root, _, _ = trained
     ours, _ = load_model(root / "exp")
-    from avdm.bin.stage_train import inference_model_file
+    from avdm.inference.model_io import inference_model_file
 
     ref, _ = AVDMTask.build_model_from_file(str(root / "exp" / "config.yaml"),
                                             str(inference_model_file(root / "exp")))

@@ -45,7 +45,7 @@ def run_decoder(decoder, utts: List[Utterance], seed: int = 0, metrics: Sequence
     Returns ``{"per_utt": {utt: {metric..., nfe, rtf}}, **means}``.  The seed of an utterance is
     the one stage 4 gives it, so the numbers match ``./run.sh --stage 4`` for the same config.
     """
-    from avdm.bin.stage_infer import utt_seed
+    from avdm.inference.decode_config import utt_seed
 
     use_lips = not decoder.model.audio_only
     per_utt = {}

@@ -67,7 +67,7 @@ def sweep(model, job: str, decode: dict, sampler: str, targets: List[int], sets:
 
 
 def run(args, argv) -> dict:
-    from avdm.bin.stage_infer import load_decode_config
+    from avdm.inference.decode_config import load_decode_config
     from avdm.fileio import require_files
 
     samplers = [s for s in args.samplers.split(",") if s]
@@ -110,7 +110,7 @@ def run(args, argv) -> dict:
 
 
 def _unsup_curve(args, targets, sets) -> List[dict]:
-    from avdm.bin.stage_infer import load_decode_config
+    from avdm.inference.decode_config import load_decode_config
     from avdm.fileio import require_files
 
     if not args.prior_model:

@@ -131,7 +131,7 @@ def train(args, avdm_config: dict) -> Path:
     stage 3): no collect-stats pass, whose statistics SGMSE+ does not use.
     """
     from avdm.bench.peer_data import write_noisy_copy
-    from avdm.bin.stage_train import run_logged
+    from avdm.launch import run_logged
     from avdm.fileio import read_kv, require_files, write_kv
 
     require_files(args.peer_config)
@@ -161,7 +161,7 @@ class PeerEnhancer:
     def __init__(self, exp_dir, device: str = "cpu", sampler: Optional[dict] = None):
         from espnet2.tasks.enh import EnhancementTask
 
-        from avdm.bin.stage_train import inference_model_file
+        from avdm.inference.model_io import inference_model_file
 
         exp = Path(exp_dir)
         self.model, _ = EnhancementTask.build_model_from_file(str(exp / "config.yaml"),
@@ -197,7 +197,7 @@ class PeerEnhancer:
 
 
 def run_peer(peer: PeerEnhancer, utts, seed: int = 0) -> dict:
-    from avdm.bin.stage_infer import utt_seed
+    from avdm.inference.decode_config import utt_seed
     from avdm.metrics import score_pair
 
     per_utt = {}
@@ -212,7 +212,7 @@ def run_peer(peer: PeerEnhancer, utts, seed: int = 0) -> dict:
 def run(args, argv) -> dict:
     import yaml
 
-    from avdm.bin.stage_infer import load_decode_config
+    from avdm.inference.decode_config import load_decode_config
     from avdm.bench.models import load_any
     from avdm.fileio import require_files
 

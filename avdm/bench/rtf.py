@@ -90,7 +90,7 @@ def devices(no_gpu: bool) -> List[str]:
 def run(args, argv) -> dict:
     import torch
 
-    from avdm.bin.stage_infer import load_decode_config
+    from avdm.inference.decode_config import load_decode_config
     from avdm.fileio import require_files
 
     require_files(args.decode_enhance)

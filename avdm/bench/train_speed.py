@@ -239,7 +239,7 @@ def _check_steps(args) -> None:
 def run(args, argv) -> dict:
     from avdm.bench.models import config_args
     from avdm.bench.rtf import devices
-    from avdm.bin.stage_infer import load_decode_config
+    from avdm.inference.decode_config import load_decode_config
     from avdm.fileio import require_files
 
     _check_steps(args)

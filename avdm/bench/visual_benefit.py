@@ -45,7 +45,7 @@ def _strip(r: dict) -> dict:
 
 
 def av_versus_ao(args) -> dict:
-    from avdm.bin.stage_infer import load_decode_config
+    from avdm.inference.decode_config import load_decode_config
 
     decode = load_decode_config(args.decode_enhance)
     av, _ = load_any(args.cond_model, args.device)
@@ -111,7 +111,7 @@ def guidance_sweep(args, prior, decode: dict) -> dict:
 
 
 def run(args, argv) -> dict:
-    from avdm.bin.stage_infer import load_decode_config
+    from avdm.inference.decode_config import load_decode_config
     from avdm.fileio import require_files
 
     rec = header("visual", argv, args.threads)

@@ -16,7 +16,6 @@ and carried by avdm-pack; not with ``--probe``).  Results are deterministic for 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import shutil
 import sys
@@ -27,19 +26,11 @@ import yaml
 from tqdm import tqdm
 
 from avdm import SAMPLES_PER_FRAME
+from avdm.inference.decode_config import load_decode_config, utt_seed
 from avdm.fileio import atomic_open, load_ark, read_kv, replace_dir, require_files, staging_dir, write_kv
 from avdm.logging_setup import setup_logging
 
 logger = logging.getLogger("stage_infer")
-
-
-def utt_seed(seed: int, utt: str) -> int:
-    return (seed * 7919 + int(hashlib.md5(utt.encode()).hexdigest()[:8], 16)) % (2 ** 31)
-
-
-def load_decode_config(path) -> dict:
-    with open(path, encoding="utf-8") as f:
-        return yaml.safe_load(f) or {}
 
 
 def run_part(keys, data_dirs, model_dir: Path, job: str, config: dict, out_dirs, seed: int,

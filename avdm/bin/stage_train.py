@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import json
 import logging
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -29,7 +27,8 @@ import yaml
 
 from avdm.dir_lock import LOCK_NAME, DirLockedError, locked
 from avdm.fileio import atomic_open, atomic_path, read_kv, refuse_pipes, require_files, write_kv
-from avdm.launch import die_with_driver, die_with_parent, restore_sigint
+from avdm.inference.model_io import inference_model_file
+from avdm.launch import TRAINERS, die_with_driver, restore_sigint, run_logged
 from avdm.logging_setup import setup_logging
 
 logger = logging.getLogger("stage_train")
@@ -40,30 +39,6 @@ def data_args(dump: Path, split: str, prefix: str):
     audio_type = "kaldi_ark" if fmt == "ark" else "sound"
     return [f"--{prefix}_data_path_and_name_and_type", f"{dump}/wav.scp,speech,{audio_type}",
             f"--{prefix}_data_path_and_name_and_type", f"{dump}/lip.scp,lip,kaldi_ark"]
-
-
-def run_logged(cmd, log: Path, echo=("epoch results", "Error", "error:", "Traceback")) -> int:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "a", encoding="utf-8") as f:
-        f.write("# " + " ".join(cmd) + "\n")
-        f.flush()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                                preexec_fn=functools.partial(die_with_parent, parent=os.getpid()))
-        _trainers.append(proc)
-        try:
-            for line in proc.stdout:
-                f.write(line)
-                if any(e in line for e in echo):
-                    sys.stderr.write(line)
-            return proc.wait()
-        except KeyboardInterrupt:
-            proc.terminate()  # it had the Ctrl-C too; make sure it ends before we do
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            logger.error("interrupted; the checkpoint of the last finished epoch stays (rerun to resume)")
-            return 130
 
 
 SETUP_FILE = "train_setup.yaml"
@@ -167,13 +142,10 @@ def record_corpus(train: Path, exp: Path) -> None:
         f.write(corpus + "\n")
 
 
-_trainers: list = []
-
-
 def _sigterm_as_interrupt(signum, frame):
     # end the trainer here: should the KeyboardInterrupt be lost (a signal during a fork runs this
     # in a hook that swallows exceptions), the trainer's end still ends run_logged's loop
-    for proc in _trainers:
+    for proc in TRAINERS:
         if proc.poll() is None:
             proc.terminate()
     raise KeyboardInterrupt
@@ -282,17 +254,6 @@ def main(argv=None) -> int:
     model = inference_model_file(exp)
     logger.info("stage 3: %s done; inference will use %s", exp, model)
     return 0
-
-
-def inference_model_file(exp: Path) -> Path:
-    """The weights inference uses: the n-best average if espnet2 made one, else the best, else the last."""
-    for name in ("valid.loss.ave.pth", "valid.loss.best.pth", "latest.pth"):
-        if (exp / name).exists():
-            return exp / name
-    epochs = sorted(exp.glob("*epoch.pth"), key=lambda p: int(p.name.split("epoch")[0]))
-    if epochs:
-        return epochs[-1]
-    raise FileNotFoundError(f"no model weights in {exp}: run stage 3 first")
 
 
 if __name__ == "__main__":

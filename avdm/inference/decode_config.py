@@ -51,3 +51,18 @@ def decoder_for(model, job: str, config_path=None, model_path=None):
     conf, source = resolve_decode_config(job, config_path, model_path)
     logger.info("%s: %s %s (%s)", job, conf.get("sampler"), conf.get("sampler_conf", {}), source)
     return Decoder(model, job, DecodeConfig.from_dict(conf))
+
+
+def load_decode_config(path) -> dict:
+    """A decode config file as a dict (an empty file is an empty config)."""
+    import yaml
+
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f) or {}
+
+
+def utt_seed(seed: int, utt: str) -> int:
+    """The sampling seed of one utterance: stage 4, the benchmarks and the CLIs draw the same noise."""
+    import hashlib
+
+    return (seed * 7919 + int(hashlib.md5(utt.encode()).hexdigest()[:8], 16)) % (2 ** 31)

@@ -15,8 +15,6 @@ class ModelNotFoundError(FileNotFoundError):
 
 
 def _weights_in(exp: Path) -> Path:
-    from avdm.bin.stage_train import inference_model_file
-
     try:
         return inference_model_file(exp)
     except FileNotFoundError as e:
@@ -123,3 +121,14 @@ def model_decode_config(path, job: str):
             if name in z.namelist():
                 text = z.read(name).decode("utf-8")
     return None if text is None else yaml.safe_load(text) or {}
+
+
+def inference_model_file(exp: Path) -> Path:
+    """The weights inference uses: the n-best average if espnet2 made one, else the best, else the last."""
+    for name in ("valid.loss.ave.pth", "valid.loss.best.pth", "latest.pth"):
+        if (exp / name).exists():
+            return exp / name
+    epochs = sorted(exp.glob("*epoch.pth"), key=lambda p: int(p.name.split("epoch")[0]))
+    if epochs:
+        return epochs[-1]
+    raise FileNotFoundError(f"no model weights in {exp}: run stage 3 first")

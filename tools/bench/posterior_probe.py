@@ -19,7 +19,7 @@ import yaml
 from avdm.data.dumpset import load_set
 from avdm.bench.evaluate import make_decoder
 from avdm.bench.models import load_any
-from avdm.bin.stage_infer import utt_seed
+from avdm.inference.decode_config import utt_seed
 
 
 def main(argv=None) -> None:
