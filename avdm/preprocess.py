@@ -72,10 +72,12 @@ class AVPreprocessor:
             missing = sorted(set(scp) - set(spk))
             if missing:
                 raise ValueError(f"{self.talker_utt2spk}: no speaker for {missing[0]} of {self.talker_scp}")
-            self._talkers = (sorted(scp.items()), spk)
-        items, spk = self._talkers
+            self._talkers = (sorted(scp.items()), spk, {})
+        items, spk, by_own = self._talkers
         own = spk.get(uid)
-        others = [path for utt, path in items if spk[utt] != own]
+        if own not in by_own:  # the candidates of each speaker, listed once (not per example)
+            by_own[own] = [path for utt, path in items if spk[utt] != own]
+        others = by_own[own]
         if not others:
             raise ValueError(f"{self.talker_scp}: no utterance of a speaker other than {own} to mix with {uid}")
         from avdm.audio_io import load_audio
