@@ -10,16 +10,13 @@ Layout of ``exp_dir`` (an ESPnet ASR experiment dir, usable by Speech2Text or ``
 """
 from __future__ import annotations
 
-import functools
 import logging
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import List, Sequence
 
 from avdm.fileio import atomic_open, read_kv, require_files
-from avdm.launch import die_with_parent
+from avdm.launch import run_logged
 
 logger = logging.getLogger(__name__)
 
@@ -110,31 +107,15 @@ def _data_args(dump: Path, prefix: str) -> List[str]:
             f"--{prefix}_data_path_and_name_and_type", f"{dump}/text,text,text"]
 
 
-def _run_logged(cmd: Sequence[str], log: Path, echo=("epoch results", "Error", "error:", "Traceback")) -> int:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "a", encoding="utf-8") as f:
-        f.write("# " + " ".join(cmd) + "\n")
-        f.flush()
-        proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-                                preexec_fn=functools.partial(die_with_parent, parent=os.getpid()))  # no orphan trainer
-        for line in proc.stdout:
-            f.write(line)
-            if any(e in line for e in echo):
-                sys.stderr.write(line)
-        return proc.wait()
-
-
 def model_file(exp_dir: Path) -> Path:
-    """The weights decoding uses: n-best average, else best, else the last epoch."""
-    exp_dir = Path(exp_dir)
-    for name in ("valid.loss.ave.pth", "valid.loss.best.pth", "latest.pth"):
-        if (exp_dir / name).exists():
-            return exp_dir / name
-    epochs = sorted(exp_dir.glob("*epoch.pth"), key=lambda p: int(p.name.split("epoch")[0]))
-    if epochs:
-        return epochs[-1]
-    raise FileNotFoundError(f"no ASR weights in {exp_dir}: train it with `python -m avdm.bin.train_asr` "
-                            "(recipe stage 3 with --skip_asr false)")
+    """The weights decoding uses: n-best average, else best, else the last epoch (as for every espnet2 model)."""
+    from avdm.inference.model_io import inference_model_file
+
+    try:
+        return inference_model_file(Path(exp_dir))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no ASR weights in {exp_dir}: train it with `python -m avdm.bin.train_asr` "
+                                "(recipe stage 3 with --skip_asr false)") from None
 
 
 def train_asr(dump_dir: Path, train_set: str, valid_set: str, exp_dir: Path, config: Path,
@@ -164,7 +145,7 @@ def train_asr(dump_dir: Path, train_set: str, valid_set: str, exp_dir: Path, con
                              "--valid_shape_file", str(valid / "utt2num_samples")]
         cmd += _data_args(train, "train") + _data_args(valid, "valid") + list(extra)  # extra may shape features
         logger.info("ASR: collecting statistics -> %s", stats)
-        if _run_logged(cmd, exp_dir / "collect_stats.log") != 0:
+        if run_logged(cmd, exp_dir / "collect_stats.log") != 0:
             raise RuntimeError(f"ASR collect-stats failed; see {exp_dir / 'collect_stats.log'}")
     cmd = py + common + ["--output_dir", str(exp_dir), "--resume", "true",
                          "--normalize_conf", f"stats_file={stats / 'train' / 'feats_stats.npz'}",
@@ -172,6 +153,6 @@ def train_asr(dump_dir: Path, train_set: str, valid_set: str, exp_dir: Path, con
                          "--valid_shape_file", str(stats / "valid" / "speech_shape")]
     cmd += _data_args(train, "train") + _data_args(valid, "valid") + list(extra)
     logger.info("ASR: training %s -> %s (log: %s)", config, exp_dir, exp_dir / "train.log")
-    if _run_logged(cmd, exp_dir / "train.log") != 0:
+    if run_logged(cmd, exp_dir / "train.log") != 0:
         raise RuntimeError(f"ASR training failed; see {exp_dir / 'train.log'}")
     return model_file(exp_dir)
