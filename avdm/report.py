@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import yaml
+
+from avdm.markdown_table import number, row, table
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ JOB_TITLES = {"enhance": "Supervised AV enhancement (enhance)",
               "enhance_unsup": "Unsupervised AV enhancement (enhance_unsup)",
               "generate": "Lip-to-speech generation (generate)"}
 _COND = re.compile(r"^(?P<base>.+)_snr(?P<snr>-?[\d.]+)_(?P<kind>seen|heldout|talker)$")
+NO_VALUE = "–"  # the cell of a score that was not measured
 KIND_TITLES = {"seen": "seen noise types", "heldout": "held-out noise types",
                "talker": "competing talker (another unseen speaker)"}
 
@@ -79,25 +81,18 @@ def base_of(set_name: str) -> str:
     return cond[0] if cond else set_name
 
 
-def _fmt(v: Optional[float], digits: int) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "–"
-    return f"{v:.{digits}f}"
-
-
 def _row(name: str, s: System) -> str:
     cells = [name]
     for key, _, digits in COLUMNS:
         entry = s.scores.get(key)
-        cells.append(_fmt(entry["mean"] if isinstance(entry, dict) else entry, digits))
-    cells.append(_fmt(s.scores.get("nfe"), 0) if "nfe" in s.scores else "–")
-    cells.append(_fmt(s.scores.get("rtf"), 2) if "rtf" in s.scores else "–")
-    return "| " + " | ".join(cells) + " |"
+        cells.append(number(entry["mean"] if isinstance(entry, dict) else entry, digits, missing=NO_VALUE))
+    cells.append(number(s.scores.get("nfe"), 0, missing=NO_VALUE))
+    cells.append(number(s.scores.get("rtf"), 2, missing=NO_VALUE))
+    return row(cells)
 
 
 def _header() -> List[str]:
-    names = ["system"] + [c[1] for c in COLUMNS] + ["NFE", "RTF"]
-    return ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+    return table(["system"] + [c[1] for c in COLUMNS] + ["NFE", "RTF"])
 
 
 def _label(s: System) -> str:
@@ -183,9 +178,10 @@ def _frontend_section(exp_dir: Path) -> List[str]:
              f"The visual encoder pretrained in stage 3 ({res.get('steps', '?')} steps) predicts the speech's log-mel "
              "envelope from the lips alone; Pearson r between predicted and true envelope on held-out speakers "
              "(broadband: log energy over all frames; bands: the standardised 20-band envelope). "
-             "From `exp/lip_frontend/probe.json`.", "",
-             "| set | utterances | broadband r | band r |", "|---|---|---|---|"]
-    lines += [f"| {k} | {v['utterances']} | {v['broadband_r']:.3f} | {v['band_r']:.3f} |" for k, v in rows]
+             "From `exp/lip_frontend/probe.json`.", ""]
+    lines += table(["set", "utterances", "broadband r", "band r"],
+                   [[k, v["utterances"], *(number(v[r], missing=NO_VALUE) for r in ("broadband_r", "band_r"))]
+                    for k, v in rows])
     return lines + [""]
 
 
