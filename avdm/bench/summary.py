@@ -3,32 +3,20 @@ measured), the training budgets, and one section per benchmark with the command 
 Writing it measures nothing; it can be rerun at any time."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional
 
 from avdm.bench.record import read_json
 from avdm.bench.targets import MET, MISSED, check_all
 from avdm.fileio import atomic_open
+from avdm.markdown_table import number, table
 
 NAMES = ("nfe", "rtf", "visual", "peer", "throughput", "train_speed")
 
 
-def _f(v, digits: int = 3, sign: bool = False) -> str:
-    if v is None or isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        return "-"
-    return f"{v:+.{digits}f}" if sign else f"{v:.{digits}f}"
-
-
 def _q(r: dict) -> List[str]:
     """PESQ, ESTOI, SI-SDR of a result as table cells."""
-    return [_f(r.get("pesq_wb")), _f(r.get("estoi")), _f(r.get("sisdr"), 2)]
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence]) -> List[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return out + [""]
+    return [number(r.get("pesq_wb")), number(r.get("estoi")), number(r.get("sisdr"), 2)]
 
 
 def _cmd(rec: dict) -> List[str]:
@@ -42,7 +30,7 @@ def _status(s: str) -> str:
 
 def targets_section(checks: List[dict]) -> List[str]:
     lines = ["## Targets", ""] + table(["target", "value", "status"], [
-        [c["target"], c["value"] if c["value"] is not None else "-", _status(c["status"])] for c in checks])
+        [c["target"], c["value"] if c["value"] is not None else "-", _status(c["status"])] for c in checks]) + [""]
     missed = [c["target"] for c in checks if c["status"] == MISSED]
     if missed:
         lines += [f"{len(missed)} target(s) missed: " + "; ".join(missed) + ".", ""]
@@ -64,11 +52,11 @@ def budget_section(records: Dict[str, Optional[dict]]) -> List[str]:
     budgets = {b["model_dir"]: b for rec in records.values() if rec for b in _budgets_in(rec)}
     if not budgets:
         return []
-    rows = [[name, b.get("steps") or "-", b.get("batch_size") or "-", _f(b.get("segment_seconds"), 2),
-             _f(b.get("audio_hours_seen"), 2), _f((b.get("train_speed") or {}).get("seconds_per_step"), 2),
-             _f(b.get("train_seconds_estimate"), 0)] for name, b in sorted(budgets.items())]
+    rows = [[name, b.get("steps") or "-", b.get("batch_size") or "-", number(b.get("segment_seconds"), 2),
+             number(b.get("audio_hours_seen"), 2), number((b.get("train_speed") or {}).get("seconds_per_step"), 2),
+             number(b.get("train_seconds_estimate"), 0)] for name, b in sorted(budgets.items())]
     return ["## Training budget", ""] + table(
-        ["model", "steps", "batch", "segment (s)", "audio seen (h)", "s/step", "training (s)"], rows)
+        ["model", "steps", "batch", "segment (s)", "audio seen (h)", "s/step", "training (s)"], rows) + [""]
 
 
 def nfe_section(rec: dict) -> List[str]:
@@ -77,19 +65,19 @@ def nfe_section(rec: dict) -> List[str]:
     lines = ["## 1. NFE versus quality", ""] + _cmd(rec)
     lines += [f"Model `{rec.get('model')}` (enhance), {sum(sets.values())} utterances of "
               + ", ".join(f"`{k}` ({v})" for k, v in sets.items()) +
-              f". Reference: {ref.get('sampler')} at {ref.get('nfe')} NFE, PESQ {_f(ref.get('pesq_wb'))}; "
-              f"noisy input PESQ {_f(noisy.get('pesq_wb'))}, ESTOI {_f(noisy.get('estoi'))}, "
-              f"SI-SDR {_f(noisy.get('sisdr'), 2)}.", ""]
-    rows = [[s, p["nfe"], *_q(p["all"]), _f(p["all"].get("rtf"))]
+              f". Reference: {ref.get('sampler')} at {ref.get('nfe')} NFE, PESQ {number(ref.get('pesq_wb'))}; "
+              f"noisy input PESQ {number(noisy.get('pesq_wb'))}, ESTOI {number(noisy.get('estoi'))}, "
+              f"SI-SDR {number(noisy.get('sisdr'), 2)}.", ""]
+    rows = [[s, p["nfe"], *_q(p["all"]), number(p["all"].get("rtf"))]
             for s, pts in rec.get("curves", {}).items() for p in pts]
-    lines += table(["sampler", "NFE", "PESQ-WB", "ESTOI", "SI-SDR", "RTF"], rows)
+    lines += table(["sampler", "NFE", "PESQ-WB", "ESTOI", "SI-SDR", "RTF"], rows) + [""]
     smallest = ", ".join(f"{k} {v if v is not None else 'never'}" for k, v in rec.get("smallest_nfe", {}).items())
     return lines + [f"Smallest NFE reaching {rec.get('fraction', 0.97):.0%} of the reference PESQ: {smallest}.", ""]
 
 
 def rtf_section(rec: dict) -> List[str]:
     lines = ["## 2. Real-time factor", ""] + _cmd(rec)
-    lines += [f"One {_f(rec.get('seconds'), 1)} s utterance, decode config `{rec.get('decode_config')}`. "
+    lines += [f"One {number(rec.get('seconds'), 1)} s utterance, decode config `{rec.get('decode_config')}`. "
               f"{rec.get('note', '')}", ""]
     rows = []
     for e in rec.get("entries", []):
@@ -97,8 +85,8 @@ def rtf_section(rec: dict) -> List[str]:
             rows.append([e["model"], "-", e["device"], "-", f"failed: {e['error']}", "-", "-"])
             continue
         rows += [[e["model"], f"{e.get('parameters', 0) / 1e6:.1f} M", e["device"], e["threads"] or "-", c["name"],
-                  c["nfe"], _f(c["rtf"])] for c in e["configs"]]
-    lines += table(["model", "parameters", "device", "threads", "configuration", "NFE", "RTF"], rows)
+                  c["nfe"], number(c["rtf"])] for c in e["configs"]]
+    lines += table(["model", "parameters", "device", "threads", "configuration", "NFE", "RTF"], rows) + [""]
     lines += [f"{r['model']} on {r['device']}: pc at 60 NFE takes {r['pc60_over_default']:.1f}x the time of the "
               "default (same run)." for r in rec.get("ratios", [])]
     return lines + [""]
@@ -111,12 +99,12 @@ def visual_section(rec: dict) -> List[str]:
         eq = (rec.get("budget") or {}).get("equal")
         lines += [f"AV model versus its audio-only twin (same training budget: {'yes' if eq else 'NO'}), "
                   f"decode config `{enh.get('decode_config')}`.", ""]
-        rows = [[key, _f(r["noisy"]["pesq_wb"]), _f(r["av"]["pesq_wb"]), _f(r["ao"]["pesq_wb"]),
-                 _f(r["delta"]["pesq_wb"], sign=True), _f(r["noisy"]["estoi"]), _f(r["av"]["estoi"]),
-                 _f(r["ao"]["estoi"]), _f(r["delta"]["estoi"], sign=True), r["av"].get("n")]
+        rows = [[key, number(r["noisy"]["pesq_wb"]), number(r["av"]["pesq_wb"]), number(r["ao"]["pesq_wb"]),
+                 number(r["delta"]["pesq_wb"], sign=True), number(r["noisy"]["estoi"]), number(r["av"]["estoi"]),
+                 number(r["ao"]["estoi"]), number(r["delta"]["estoi"], sign=True), r["av"].get("n")]
                 for key, r in enh.get("by_snr", {}).items()]
         lines += table(["SNR (dB)", "PESQ noisy", "PESQ AV", "PESQ AO", "dPESQ", "ESTOI noisy", "ESTOI AV",
-                        "ESTOI AO", "dESTOI", "n"], rows)
+                        "ESTOI AO", "dESTOI", "n"], rows) + [""]
     l2s = rec.get("lip_to_speech")
     if l2s:
         lines += [f"Lip-to-speech on `{l2s['data_dir']}` ({l2s['n']} utterances, guidance {l2s.get('guidance')}); "
@@ -124,14 +112,14 @@ def visual_section(rec: dict) -> List[str]:
         rows = [["true", *_q(l2s["true_lips"])], ["another utterance's", *_q(l2s["other_lips"])]]
         if l2s.get("audio_only_prior"):
             rows.append(["none (audio-only prior)", *_q(l2s["audio_only_prior"])])
-        lines += table(["lips", "PESQ", "ESTOI", "SI-SDR"], rows)
-        lines += [f"ESTOI gap (true - other): {_f(l2s.get('estoi_gap'), sign=True)}.", ""]
+        lines += table(["lips", "PESQ", "ESTOI", "SI-SDR"], rows) + [""]
+        lines += [f"ESTOI gap (true - other): {number(l2s.get('estoi_gap'), sign=True)}.", ""]
     sweep = rec.get("guidance_sweep")
     if sweep:
         lines += [f"Guidance sweep of lip-to-speech on `{sweep['data_dir']}` ({sweep['n']} utterances; a development "
                   "set, reported, not used to pick the default):", ""]
         rows = [[f"{r['guidance']:g}", *_q(r)] for r in sweep["results"]]
-        lines += table(["guidance", "PESQ", "ESTOI", "SI-SDR"], rows)
+        lines += table(["guidance", "PESQ", "ESTOI", "SI-SDR"], rows) + [""]
     return lines
 
 
@@ -145,10 +133,10 @@ def peer_section(rec: dict) -> List[str]:
               f"avdm: `{a.get('model')}` ({(a.get('parameters') or 0) / 1e6:.2f} M parameters), "
               f"`{a.get('decode_config')}`. Same training budget: {'yes' if rec.get('budget_equal') else 'NO'}.", ""]
     results = rec.get("results", {})
-    rows = [[k, *_q(results.get(k, {})), results.get(k, {}).get("nfe", "-"), _f(results.get(k, {}).get("seconds"), 1)]
-            for k in ("noisy", "avdm", "peer")]
-    lines += table(["system", "PESQ-WB", "ESTOI", "SI-SDR", "NFE", "inference time (s)"], rows)
-    return lines + [f"avdm / peer inference time, side by side in one run: {_f(rec.get('time_ratio'))}.", ""]
+    rows = [[k, *_q(results.get(k, {})), results.get(k, {}).get("nfe", "-"),
+             number(results.get(k, {}).get("seconds"), 1)] for k in ("noisy", "avdm", "peer")]
+    lines += table(["system", "PESQ-WB", "ESTOI", "SI-SDR", "NFE", "inference time (s)"], rows) + [""]
+    return lines + [f"avdm / peer inference time, side by side in one run: {number(rec.get('time_ratio'))}.", ""]
 
 
 def throughput_section(rec: dict) -> List[str]:
@@ -168,7 +156,7 @@ def throughput_section(rec: dict) -> List[str]:
         lines.append(f"- dumping: not measured ({d['error']})")
     for name, b in (rec.get("train") or {}).items():
         s = (b.get("train_speed") or {}).get("steps_per_s")
-        what = (f"{s:.3f} steps/s (batch {b.get('batch_size')}, {_f(b.get('segment_seconds'), 2)} s segments)"
+        what = (f"{s:.3f} steps/s (batch {b.get('batch_size')}, {number(b.get('segment_seconds'), 2)} s segments)"
                 if s else "no per-epoch speed in its train.log")
         lines.append(f"- training `{name}`: {what}")
     return lines + [""]
@@ -176,18 +164,18 @@ def throughput_section(rec: dict) -> List[str]:
 
 def train_speed_section(rec: dict) -> List[str]:
     lines = ["## 6. Training speed per option", ""] + _cmd(rec)
-    lines += [f"`{rec.get('config')}`, batch {rec.get('batch_size')} x {_f(rec.get('segment_seconds'), 2)} s, "
+    lines += [f"`{rec.get('config')}`, batch {rec.get('batch_size')} x {number(rec.get('segment_seconds'), 2)} s, "
               f"{rec.get('optim')}, {rec.get('steps')} timed steps per variant in turn; {rec.get('job')} RTF of "
-              f"`{rec.get('decode_config')}` on {_f(rec.get('infer_seconds'), 1)} s. {rec.get('note', '')}", ""]
+              f"`{rec.get('decode_config')}` on {number(rec.get('infer_seconds'), 1)} s. {rec.get('note', '')}", ""]
     rows = []
     for e in rec.get("entries", []):
         infer = {r["name"]: r for r in e.get("infer", [])}
-        rows += [[e["device"], e.get("threads") or "-", t["name"], t.get("runs_at"), _f(t["steps_per_s"]),
-                  f"{_f(t['min_s'], 2)}-{_f(t['max_s'], 2)}", _f(t.get("cpu_median_s")),
-                  _f((e.get("speedup") or {}).get(t["name"]), 2), _f((infer.get(t["name"]) or {}).get("rtf")),
-                  _f((infer.get(t["name"]) or {}).get("rtf_cpu"))] for t in e.get("train", [])]
+        rows += [[e["device"], e.get("threads") or "-", t["name"], t.get("runs_at"), number(t["steps_per_s"]),
+                  f"{number(t['min_s'], 2)}-{number(t['max_s'], 2)}", number(t.get("cpu_median_s")),
+                  number((e.get("speedup") or {}).get(t["name"]), 2), number((infer.get(t["name"]) or {}).get("rtf")),
+                  number((infer.get(t["name"]) or {}).get("rtf_cpu"))] for t in e.get("train", [])]
     return lines + table(["device", "threads", "variant", "runs at", "steps/s", "s/step range", "CPU s/step",
-                          "x fp32", "RTF", "CPU RTF"], rows)
+                          "x fp32", "RTF", "CPU RTF"], rows) + [""]
 
 
 SECTIONS = {"nfe": nfe_section, "rtf": rtf_section, "visual": visual_section, "peer": peer_section,

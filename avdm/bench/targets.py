@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from typing import Callable, Dict, List, Optional
 
+from avdm.markdown_table import number
+
 MET, MISSED, NOT_MEASURED = "met", "missed", "not measured"
 
 NFE_MAX = 8                 # smallest NFE reaching 97% of the pc 60-NFE PESQ
@@ -37,10 +39,10 @@ def _finite(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _check(tid: str, target: str, value, ok: Callable[[float], bool], fmt: str = "{:.3f}") -> dict:
+def _check(tid: str, target: str, value, ok: Callable[[float], bool], digits: int = 3, sign: bool = False) -> dict:
     if not _finite(value):
         return {"id": tid, "target": target, "value": None, "status": NOT_MEASURED}
-    return {"id": tid, "target": target, "value": fmt.format(value), "status": MET if ok(value) else MISSED}
+    return {"id": tid, "target": target, "value": number(value, digits, sign), "status": MET if ok(value) else MISSED}
 
 
 def snr_key(snr: float) -> str:
@@ -67,36 +69,36 @@ def check_all(records: Dict[str, Optional[dict]]) -> List[dict]:
     vis = records.get("visual")
     low = _get(vis, "enhance", "by_snr", snr_key(LOW_SNR), "delta")
     out.append(_check("av_pesq", f"AV - audio-only at {LOW_SNR:g} dB: PESQ >= +{AV_GAIN_PESQ}",
-                      _get(low, "pesq_wb"), lambda v: v >= AV_GAIN_PESQ, "{:+.3f}"))
+                      _get(low, "pesq_wb"), lambda v: v >= AV_GAIN_PESQ, sign=True))
     out.append(_check("av_estoi", f"AV - audio-only at {LOW_SNR:g} dB: ESTOI >= +{AV_GAIN_ESTOI}",
-                      _get(low, "estoi"), lambda v: v >= AV_GAIN_ESTOI, "{:+.3f}"))
+                      _get(low, "estoi"), lambda v: v >= AV_GAIN_ESTOI, sign=True))
     talker = _get(vis, "enhance", "talker", snr_key(TALKER_SNR))
     out.append(_check("talker_estoi", f"competing talker {TALKER_SNR:g} dB: AV - audio-only ESTOI >= "
                       f"+{TALKER_GAIN_ESTOI}", _get(talker, "delta", "estoi"), lambda v: v >= TALKER_GAIN_ESTOI,
-                      "{:+.3f}"))
+                      sign=True))
     out.append(_check("talker_lips", f"competing talker {TALKER_SNR:g} dB: true - other lips (same speaker) "
                       f"ESTOI >= +{TALKER_LIPS_GAP_ESTOI}", _get(talker, "lips_gap", "estoi"),
-                      lambda v: v >= TALKER_LIPS_GAP_ESTOI, "{:+.3f}"))
+                      lambda v: v >= TALKER_LIPS_GAP_ESTOI, sign=True))
     out.append(_check("lip_gap", f"lip-to-speech, true lips - other lips: ESTOI >= +{LIP_GAP_ESTOI}",
-                      _get(vis, "lip_to_speech", "estoi_gap"), lambda v: v >= LIP_GAP_ESTOI, "{:+.3f}"))
+                      _get(vis, "lip_to_speech", "estoi_gap"), lambda v: v >= LIP_GAP_ESTOI, sign=True))
 
     peer = records.get("peer")
     for metric, name in (("pesq_wb", "PESQ"), ("estoi", "ESTOI")):
         a, p = _get(peer, "results", "avdm", metric), _get(peer, "results", "peer", metric)
         diff = a - p if _finite(a) and _finite(p) else None
         out.append(_check(f"peer_{metric}", f"avdm AV at its default NFE: {name} >= the peer's (SGMSE+)",
-                          diff, lambda v: v >= 0, "{:+.3f}"))
+                          diff, lambda v: v >= 0, sign=True))
     out.append(_check("peer_time", f"avdm inference time <= {PEER_TIME_RATIO:g} x the peer's",
                       _get(peer, "time_ratio"), lambda v: v <= PEER_TIME_RATIO))
 
     fps = _get(records.get("throughput"), "lip", "detectors", "dlib68", "fps_per_core")
     out.append(_check("lip_fps", f"lip ROI extraction (dlib68) >= {LIP_FPS_MIN:g} frames/s per core (issue 4)",
-                      fps, lambda v: v >= LIP_FPS_MIN, "{:.1f}"))
+                      fps, lambda v: v >= LIP_FPS_MIN, digits=1))
 
     speed = records.get("train_speed")
     cpu = next((e for e in (_get(speed, "entries") or []) if e.get("device") == "cpu"), None)
     out.append(_check("train_speedup", f"training steps/s, config over float32 on the CPU >= {TRAIN_SPEEDUP_MIN:g} "
-                      "(issue 26)", _get(cpu, "speedup", "config"), lambda v: v >= TRAIN_SPEEDUP_MIN, "{:.2f}"))
+                      "(issue 26)", _get(cpu, "speedup", "config"), lambda v: v >= TRAIN_SPEEDUP_MIN, digits=2))
     rtf_cfg = next((r.get("rtf") for r in (_get(cpu, "infer") or []) if r.get("name") == "config"), None)
     out.append(_check("rtf_default", f"inference RTF of the default decode on the CPU <= {RTF_DEFAULT_MAX:g} "
                       "(issue 26)", rtf_cfg, lambda v: v <= RTF_DEFAULT_MAX))

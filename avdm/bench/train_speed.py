@@ -31,13 +31,14 @@ import copy
 import logging
 import statistics
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 import torch
 from tqdm import tqdm
 
 from avdm import SAMPLES_PER_FRAME
 from avdm.bench.record import header
+from avdm.markdown_table import number
 from avdm.precision import PRECISIONS, check_precision, device_has_bf16
 
 logger = logging.getLogger(__name__)
@@ -281,10 +282,6 @@ def speedups(train: List[dict]) -> Dict[str, float]:
     return {t["name"]: t["steps_per_s"] / base for t in train}
 
 
-def _fmt(x: Optional[float], spec: str = ".3f") -> str:
-    return "-" if x is None else format(x, spec)
-
-
 def report_lines(rec: dict) -> List[str]:
     lines = [f"  {rec['config']}: batch {rec['batch_size']} x {rec['segment_seconds']:g} s, {rec['optim']}, "
              f"{rec['steps']} timed steps per variant after {rec['warmup_steps']}, in turn; "
@@ -299,7 +296,7 @@ def report_lines(rec: dict) -> List[str]:
             spread = f"{t['median_s']:.3f} ({t['min_s']:.2f}-{t['max_s']:.2f})"
             r = infer.get(t["name"]) or {}
             lines.append(f"  {t['name']:<22} {t['runs_at']:<7} {t['steps_per_s']:>7.3f} {spread:>20} "
-                         f"{t['cpu_median_s']:>6.3f} {e['speedup'][t['name']]:>6.2f} {_fmt(r.get('rtf')):>6} "
-                         f"{_fmt(r.get('rtf_cpu')):>7}")
+                         f"{t['cpu_median_s']:>6.3f} {e['speedup'][t['name']]:>6.2f} {number(r.get('rtf')):>6} "
+                         f"{number(r.get('rtf_cpu')):>7}")
     lines.append(f"speedup {rec['speedup']:.2f}")
     return lines

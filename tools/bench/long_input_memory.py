@@ -86,13 +86,15 @@ def main(argv=None) -> int:
     p.add_argument("--minutes", type=int, nargs="+", default=[2, 10])
     p.add_argument("--detector", default="dlib68")
     args = p.parse_args(argv)
+    from avdm.markdown_table import number, row, table
+
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         model = make_model(tmp / "exp")
         conf = tmp / "decode.yaml"
         conf.write_text("sampler: dpm2m\nsampler_conf: {steps: 1}\n")
         make_clip(tmp / "clip.mp4")
-        print("| video | peak RSS (MB) | wall (s) |\n|---|---|---|")
+        print("\n".join(table(["video", "peak RSS (MB)", "wall (s)"])))
         for minutes in args.minutes:
             video = tmp / f"talk_{minutes}min.mp4"
             loop_to(tmp / "clip.mp4", video, minutes)
@@ -102,7 +104,7 @@ def main(argv=None) -> int:
             if rc != 0:
                 print(f"avdm-enhance failed on {video} (exit {rc})", file=sys.stderr)
                 return 1
-            print(f"| {minutes} min | {mb:.0f} | {secs:.0f} |", flush=True)
+            print(row([f"{minutes} min", number(mb, 0), number(secs, 0)]), flush=True)
     return 0
 
 
