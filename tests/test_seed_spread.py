@@ -1,5 +1,6 @@
 """avdm.bench.seed_spread: two systems compared over training seeds, from fixture score files."""
 import json
+import math
 import subprocess
 from pathlib import Path
 
@@ -44,6 +45,17 @@ def test_per_seed_differences_means_and_snr_groups(tmp_path):
     assert "| 0 | 0.65 / 0.650 / 0.650 / 0.7 | 0.55 / 0.550 / 0.550 / 0.6 | +0.100 +- 0.000 |" in md
     assert "| mean |" in md and "+0.000 |" in md
     assert "| -5 heldout | 0.300 | 0.500 | 0.500 | +0.100 +- 0.000, -0.100 +- 0.000 | +0.000 |" in md
+
+
+def test_a_score_that_is_not_a_number_shows_as_a_dash_not_nan(tmp_path):
+    """A NaN score makes the run's mean NaN: its cells read "-" as in every avdm table; the paired
+    difference leaves the NaN utterance out (``metrics.mean_ci``)."""
+    a = [_scored(tmp_path, "a0", [0.5, math.nan, 0.8, 0.6])]
+    b = [_scored(tmp_path, "b0", [0.4, 0.6, 0.7, 0.5])]
+    md = to_markdown(spread({"AV": a, "AO": b}))
+    assert "nan" not in md
+    assert "| 0 | - / - / - / - | 0.55 / 0.550 / 0.550 / 0.6 | +0.100 +- 0.000 |" in md
+    assert "| -5 heldout | - | 0.500 | +0.100 | +0.100 |" in md  # one utterance left: no interval
 
 
 def test_runs_that_scored_different_utterances_are_an_error(tmp_path):

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from avdm.fileio import read_kv
+from avdm.markdown_table import number, table
 from avdm.metrics import mean_ci
 from avdm.report import COLUMNS, condition_of
 
@@ -101,36 +102,41 @@ def spread(systems: Dict[str, List[Path]], noisy: Optional[Path] = None) -> dict
 
 
 def _f(v: float, m: str, sign: bool = False) -> str:
-    return f"{v:+.{DIGITS[m]}f}" if sign else f"{v:.{DIGITS[m]}f}"
+    """``v`` of metric ``m`` with the decimals RESULTS.md gives that metric."""
+    return number(v, DIGITS[m], sign)
+
+
+def _paired(diff: float, half: float, m: str) -> str:
+    """A paired difference with its 95% interval (left out when there is none, e.g. one utterance)."""
+    return _f(diff, m, True) + (f" +- {_f(half, m)}" if math.isfinite(half) else "")
 
 
 def to_markdown(res: dict, focus: str = "estoi") -> str:
     a, b = res["systems"]
     ms = res["metrics"]
     head = " / ".join(TITLE[m] for m in METRICS)
-    lines = [f"{res['n_utts']} utterances, pooled; {head}", "",
-             f"| seed | {a} | {b} | {a} - {b} {TITLE[focus]} (95% paired interval) |", "|---|---|---|---|"]
+    rows = []
     for i in range(res["seeds"]):
         cell = {n: " / ".join(_f(ms[m]["per_seed"][i][n], m) for m in METRICS) for n in (a, b)}
         s = ms[focus]["per_seed"][i]
-        ci = "" if math.isnan(s["diff_ci95"]) else f" +- {_f(s['diff_ci95'], focus)}"
-        lines.append(f"| {i} | {cell[a]} | {cell[b]} | {_f(s['diff'], focus, True)}{ci} |")
+        rows.append([i, cell[a], cell[b], _paired(s["diff"], s["diff_ci95"], focus)])
     mean = {n: " / ".join(_f(ms[m][f"mean_{n}"], m) for m in METRICS) for n in (a, b)}
-    lines.append(f"| mean | {mean[a]} | {mean[b]} | {_f(ms[focus]['mean_diff'], focus, True)} |")
+    rows.append(["mean", mean[a], mean[b], _f(ms[focus]["mean_diff"], focus, True)])
+    lines = [f"{res['n_utts']} utterances, pooled; {head}", ""]
+    lines += table(["seed", a, b, f"{a} - {b} {TITLE[focus]} (95% paired interval)"], rows)
     if "noisy" in ms[focus]:
         lines += ["", "noisy input: " + " / ".join(_f(ms[m]["noisy"], m) for m in METRICS)]
     by = ms[focus]["by_condition"]
     if by:
         cols = [c for c in ("noisy", a, b) if c in next(iter(by.values()))]
         lines += ["", f"{TITLE[focus]} per condition (SNR dB, interferer), means over the seeds; {a} - {b} "
-                  "per seed with its 95% paired interval over the condition's utterances:", "",
-                  "| condition | " + " | ".join("noisy input" if c == "noisy" else c for c in cols)
-                  + f" | {a} - {b} per seed | mean |", "|---" * (len(cols) + 3) + "|"]
+                  "per seed with its 95% paired interval over the condition's utterances:", ""]
+        rows = []
         for name, row in by.items():
-            per_seed = ", ".join(f"{_f(d, focus, True)}" + ("" if math.isnan(h) else f" +- {_f(h, focus)}")
-                                 for d, h in zip(row["diff_per_seed"], row["diff_ci95_per_seed"]))
-            lines.append(f"| {name} | " + " | ".join(_f(row[c], focus) for c in cols)
-                         + f" | {per_seed} | {_f(row['mean_diff'], focus, True)} |")
+            per_seed = ", ".join(_paired(d, h, focus) for d, h in zip(row["diff_per_seed"], row["diff_ci95_per_seed"]))
+            rows.append([name, *(_f(row[c], focus) for c in cols), per_seed, _f(row["mean_diff"], focus, True)])
+        lines += table(["condition", *("noisy input" if c == "noisy" else c for c in cols), f"{a} - {b} per seed",
+                        "mean"], rows)
     return "\n".join(lines) + "\n"
 
 
