@@ -38,6 +38,17 @@ def load_any(path, device: str = "cpu") -> Tuple[torch.nn.Module, bool]:
     return model, True
 
 
+def load_with_decode(model_path, decode_path, device: str = "cpu") -> Tuple[torch.nn.Module, bool, dict]:
+    """``(model, trained, decode config)`` of a benchmark run: a missing decode config is named
+    before the (slow) model load; the model as :func:`load_any` gives it."""
+    from avdm.fileio import require_files
+    from avdm.inference.decode_config import load_decode_config
+
+    require_files(decode_path)
+    model, trained = load_any(model_path, device)
+    return model, trained, load_decode_config(decode_path)
+
+
 def write_untrained_exp(config_yaml, exp_dir) -> Path:
     """An experiment dir (``config.yaml`` + ``1epoch.pth``) holding an untrained model of
     ``config_yaml``, loadable by ``load_model`` (for tests and smoke runs of the benchmarks)."""

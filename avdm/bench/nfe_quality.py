@@ -18,7 +18,7 @@ from typing import Dict, List
 
 from avdm.bench import evaluate, nfe
 from avdm.data.dumpset import load_set
-from avdm.bench.models import load_any
+from avdm.bench.models import load_with_decode
 from avdm.bench.record import budget_of, header
 
 logger = logging.getLogger(__name__)
@@ -67,18 +67,13 @@ def sweep(model, job: str, decode: dict, sampler: str, targets: List[int], sets:
 
 
 def run(args, argv) -> dict:
-    from avdm.inference.decode_config import load_decode_config
-    from avdm.fileio import require_files
-
     samplers = [s for s in args.samplers.split(",") if s]
     targets = sorted({int(n) for n in args.nfe_list.split(",") if n})
     if not args.cond_model:
         raise ValueError("nfe: --cond_model (a conditional model dir) is required")
-    require_files(args.decode_enhance)
-    model, trained = load_any(args.cond_model, args.device)
+    model, trained, decode = load_with_decode(args.cond_model, args.decode_enhance, args.device)
     if model.mode != "conditional":
         raise ValueError(f"nfe: {args.cond_model} is a {model.mode} model; --cond_model needs a conditional one")
-    decode = load_decode_config(args.decode_enhance)
     data_dirs = [d for d in args.data_dir.split(",") if d]
     sets = {Path(d).name: load_set(d, args.max_utts) for d in data_dirs}
     rec = header("nfe", argv, args.threads)
@@ -110,14 +105,9 @@ def run(args, argv) -> dict:
 
 
 def _unsup_curve(args, targets, sets) -> List[dict]:
-    from avdm.inference.decode_config import load_decode_config
-    from avdm.fileio import require_files
-
     if not args.prior_model:
         raise ValueError("nfe: posterior_nmf needs --prior_model (a prior model dir)")
-    require_files(args.decode_enhance_unsup)
-    prior, _ = load_any(args.prior_model, args.device)
-    decode = load_decode_config(args.decode_enhance_unsup)
+    prior, _, decode = load_with_decode(args.prior_model, args.decode_enhance_unsup, args.device)
     return sweep(prior, "enhance_unsup", decode, "posterior_nmf", targets, sets, args.seed, args.device)
 
 

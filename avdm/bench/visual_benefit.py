@@ -24,7 +24,7 @@ from typing import Dict, List
 from avdm.bench import evaluate
 from avdm.data.dumpset import load_set, same_speaker_lips, shifted_lips, snr_of
 from avdm.report import condition_of
-from avdm.bench.models import load_any
+from avdm.bench.models import load_any, load_with_decode
 from avdm.bench.record import budget_of, header, same_budget
 from avdm.bench.targets import snr_key
 
@@ -111,7 +111,6 @@ def guidance_sweep(args, prior, decode: dict) -> dict:
 
 
 def run(args, argv) -> dict:
-    from avdm.inference.decode_config import load_decode_config
     from avdm.fileio import require_files
 
     rec = header("visual", argv, args.threads)
@@ -126,9 +125,7 @@ def run(args, argv) -> dict:
         rec["enhance"] = av_versus_ao(args)
         parts += 1
     if args.prior_model and (args.generate_data_dir or args.sweep_data_dir):
-        require_files(args.decode_generate)
-        decode = load_decode_config(args.decode_generate)
-        prior, _ = load_any(args.prior_model, args.device)
+        prior, _, decode = load_with_decode(args.prior_model, args.decode_generate, args.device)
         if prior.mode != "prior" or prior.audio_only:
             raise ValueError("visual: --prior_model must be a lip-conditioned prior model (mode: prior, with lips)")
         rec["prior_budget"] = budget_of(args.prior_model)
