@@ -19,3 +19,8 @@ noisy copy of the training data) and :mod:`~avdm.bench.espnet_enh_main` (espnet2
 The command line is ``avdm-bench`` (:mod:`avdm.bin.bench`); ``tools/bench/run_bench.sh`` runs the
 whole benchmark on the bench-size mini-GRID.
 """
+
+# name (of the avdm-bench command and of <out>/<name>.json) -> its module, in the order `all` runs them
+BENCHES = {"nfe": "avdm.bench.nfe_quality", "rtf": "avdm.bench.rtf", "visual": "avdm.bench.visual_benefit",
+           "peer": "avdm.bench.peer_sgmse", "throughput": "avdm.bench.throughput",
+           "train_speed": "avdm.bench.train_speed"}

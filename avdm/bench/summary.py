@@ -6,12 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from avdm.bench import BENCHES
 from avdm.bench.record import read_json
 from avdm.bench.targets import MET, MISSED, check_all
 from avdm.fileio import atomic_open
 from avdm.markdown_table import number, table
 
-NAMES = ("nfe", "rtf", "visual", "peer", "throughput", "train_speed")
+NAMES = tuple(BENCHES)
 
 
 def _q(r: dict) -> List[str]:
@@ -182,8 +183,13 @@ SECTIONS = {"nfe": nfe_section, "rtf": rtf_section, "visual": visual_section, "p
             "throughput": throughput_section, "train_speed": train_speed_section}
 
 
+def read_records(out_dir) -> Dict[str, Optional[dict]]:
+    """``<out_dir>/<name>.json`` of every benchmark (None where it was not measured)."""
+    return {n: read_json(out_dir, n) for n in NAMES}
+
+
 def build(out_dir) -> str:
-    records = {n: read_json(out_dir, n) for n in NAMES}
+    records = read_records(out_dir)
     machine = next((r["machine"] for r in records.values() if r and r.get("machine")), {})
     lines = ["# avdm benchmarks", "",
              "Written by `avdm-bench summary` from the JSON files next to it (one per benchmark); every section "

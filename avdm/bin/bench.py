@@ -23,11 +23,10 @@ import logging
 import sys
 from pathlib import Path
 
+from avdm.bench import BENCHES
+
 logger = logging.getLogger("avdm-bench")
 
-BENCHES = {"nfe": "avdm.bench.nfe_quality", "rtf": "avdm.bench.rtf", "visual": "avdm.bench.visual_benefit",
-           "peer": "avdm.bench.peer_sgmse", "throughput": "avdm.bench.throughput",
-           "train_speed": "avdm.bench.train_speed"}
 HELP = {"nfe": "NFE versus quality for every sampler", "rtf": "real-time factor per sampler and model size",
         "visual": "AV versus audio-only, true versus other lips, guidance sweep",
         "peer": "espnet2's SGMSE+ trained with the same data and budget, side by side",
@@ -99,11 +98,10 @@ def run_one(name: str, args, argv) -> int:
 def write_summary(out) -> int:
     from avdm.bench import summary
     from avdm.bench.targets import MISSED, check_all
-    from avdm.bench.record import read_json
 
     path = summary.write(out)
     print(f"summary: {path}")
-    for c in check_all({n: read_json(out, n) for n in summary.NAMES}):
+    for c in check_all(summary.read_records(out)):
         flag = "MISSED" if c["status"] == MISSED else c["status"]
         print(f"  {c['target']}: {c['value'] if c['value'] is not None else '-'} ({flag})")
     return 0
