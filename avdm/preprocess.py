@@ -12,13 +12,13 @@ apart from the target.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 from typing import Dict, Optional, Sequence
 
 import numpy as np
 
 from avdm import SAMPLES_PER_FRAME
+from avdm.seeding import utt_rng
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class AVPreprocessor:
     def _rng(self, uid: str) -> np.random.Generator:
         if self.train:
             return np.random.default_rng(np.random.randint(2 ** 31))  # seeded by ESPnet's --seed
-        return np.random.default_rng(int(hashlib.md5(uid.encode()).hexdigest()[:8], 16))
+        return utt_rng(uid)  # the same crop and mixture of a validation utterance in every epoch
 
     def _noise_bank(self):
         if self._noises is None:

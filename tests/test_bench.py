@@ -116,13 +116,13 @@ def test_smallest_nfe_reaching_the_reference():
 
 # ---------------------------------------------------------------------------------------- data
 def test_other_lips_are_shifted_and_fitted():
-    from avdm.data.dumpset import Utterance, fit_length, shifted_lips
+    from avdm.data.dumpset import Utterance, crop_or_repeat_last_frame, shifted_lips
 
     utts = [Utterance(f"u{i}", n, np.zeros(1), lips=np.full((n, 2, 2), i, np.uint8)) for i, n in enumerate((3, 5, 4))]
     other = shifted_lips(utts)
     assert [o.shape[0] for o in other] == [3, 5, 4]
     assert [int(o[0, 0, 0]) for o in other] == [1, 2, 0]
-    assert np.array_equal(fit_length(utts[0].lips, 5)[3:], np.zeros((2, 2, 2), np.uint8))
+    assert np.array_equal(crop_or_repeat_last_frame(utts[0].lips, 5)[3:], np.zeros((2, 2, 2), np.uint8))
     with pytest.raises(ValueError, match="at least 2"):
         shifted_lips(utts[:1])
 

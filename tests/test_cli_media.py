@@ -100,7 +100,7 @@ def test_the_decode_config_stored_with_the_model_is_the_default(tmp_path, caplog
     conf = tmp_path / "mine.yaml"
     conf.write_text(yaml.safe_dump({"sampler": "pc", "sampler_conf": {"steps": 5}}))
     dec = decoder_for(model, "enhance", conf, zip_path)
-    assert type(dec.sampler).__name__ == "PredictorCorrector" and dec.sampler.steps == 5
+    assert dec.sampler.key == "pc" and dec.sampler.steps == 5
 
 
 @pytest.mark.parametrize("job", ["generate", "enhance", "enhance_unsup"])

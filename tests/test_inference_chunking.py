@@ -42,9 +42,9 @@ def record_segments(monkeypatch, dec):
     sizes = []
     orig = dec._segment
 
-    def seg(lips, noisy, n_frames, g):
+    def seg(lips, noisy, n_frames, g, callback=None):
         sizes.append(n_frames)
-        return orig(lips, noisy, n_frames, g)
+        return orig(lips, noisy, n_frames, g, callback)
 
     monkeypatch.setattr(dec, "_segment", seg)
     return sizes

@@ -159,10 +159,10 @@ def test_other_frame_rates_are_resampled(astronaut_video, tmp_path):
 
 def test_length_check_trims_pads_or_refuses():
     x = np.ones(640 * 10 + 300, np.float32)
-    assert len(dump_audio.fit_length(x, 6400)) == 6400
-    assert len(dump_audio.fit_length(np.ones(6000, np.float32), 6400)) == 6400
+    assert len(dump_audio.trim_or_zero_pad(x, 6400)) == 6400
+    assert len(dump_audio.trim_or_zero_pad(np.ones(6000, np.float32), 6400)) == 6400
     with pytest.raises(ValueError, match=r"frames off"):
-        dump_audio.fit_length(np.ones(5000, np.float32), 6400)
+        dump_audio.trim_or_zero_pad(np.ones(5000, np.float32), 6400)
 
 
 def test_dump_skips_silent_short_and_mismatched_audio(tmp_path):

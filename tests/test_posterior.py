@@ -10,7 +10,9 @@ import torch
 
 import avdm.sampling  # noqa: F401
 from avdm.registry import SAMPLERS, SDES
-from avdm.sampling.posterior import Compression, nmf_log_likelihood, nmf_update
+from avdm.sampling.base import Observation
+from avdm.sampling.posterior import init_nmf_from_quiet_frames, nmf_log_likelihood, nmf_update
+from avdm.stft import AmplitudeCompression
 
 NOISE = 0.49
 B_EXACT, VAR_EXACT = 1 / (1 + NOISE), NOISE / (1 + NOISE)
@@ -37,9 +39,10 @@ def sample(Y, g, sde_key="vp", nmf_init=None, **conf):
     sde = SDES.build(sde_key)
     sampler = SAMPLERS.build("posterior_nmf", {"t_eps": 1e-3, "nmf_rank": 1, **conf})
     x = sde.prior_sample(Y, None, generator=g)
-    est, nfe = sampler(sde, prior_score(sde), x, None, g, observation=Y, compression=Compression(1.0, 1.0),
-                       nmf_init=nmf_init)
-    return est, nfe, sampler
+    steps = []  # what the sampler shows its callback after each step
+    est, nfe = sampler(sde, prior_score(sde), x, None, g, observation=Observation(Y, AmplitudeCompression(1.0, 1.0),
+                       nmf_init), callback=steps.append)
+    return est, nfe, steps
 
 
 def regression(est, Y):
@@ -63,20 +66,21 @@ def test_samples_follow_the_exact_posterior_when_the_noise_is_known():
 
 def test_samples_follow_the_posterior_with_the_noise_learnt_by_em():
     S, Y, g = gaussian_case(seed=1)
-    est, _, sampler = sample(Y, g, steps=30, em_iters=3, wiener=False)
+    est, _, steps = sample(Y, g, steps=30, em_iters=3, wiener=False)
     b, var = regression(est, Y)
-    W, H = sampler.last_nmf
+    W, H = steps[-1]["nmf"]
     assert abs((W @ H).mean().item() - NOISE) < 0.12  # measured 0.54 (from a 0.745 start)
     assert abs(b - B_EXACT) < 0.05 and abs(var - VAR_EXACT) < 0.06
 
 
 def test_every_em_update_inside_the_sampler_increases_the_likelihood():
     S, Y, g = gaussian_case(F=32, T=60, seed=2)
-    _, _, sampler = sample(Y, g, steps=12, em_iters=2, nmf_rank=3)
-    assert len(sampler.em_trace) == 12
-    for before, after in sampler.em_trace:
+    _, _, steps = sample(Y, g, steps=12, em_iters=2, nmf_rank=3)
+    em_trace = [s["nmf_log_likelihood"] for s in steps]
+    assert len(em_trace) == 12 and [s["i"] for s in steps] == list(range(12))
+    for before, after in em_trace:
         assert after >= before - 1e-9 * abs(before)
-    assert sum(after - before for before, after in sampler.em_trace) > 0
+    assert sum(after - before for before, after in em_trace) > 0
 
 
 def test_each_multiplicative_half_step_is_monotone():
@@ -144,9 +148,9 @@ def test_bad_denoiser_at_high_noise_stays_finite():
         return prior_score(sde)(x, t) + 0.5 * cn(err, *x.shape) / sde.std(t)[:, None, None, None]
 
     sampler = SAMPLERS.build("posterior_nmf", {"steps": 16, "t_eps": 1e-3})
-    comp = Compression(0.5, 0.15)
-    x = sde.prior_sample(comp.to_compressed(Y), None, generator=g)
-    est, _ = sampler(sde, bad, x, None, g, observation=Y, compression=comp)
+    comp = AmplitudeCompression(0.5, 0.15)
+    x = sde.prior_sample(comp.compress(Y), None, generator=g)
+    est, _ = sampler(sde, bad, x, None, g, observation=Observation(Y, comp))
     assert torch.isfinite(est).all() and est.abs().max() < 10
 
 
@@ -165,9 +169,7 @@ def test_quiet_frames_start_the_noise_model_at_the_noise_power():
     S, Y, g = gaussian_case(F=32, T=100, seed=6)
     S[..., 60:] = 0  # 40% of the frames are a pause
     Y = S + (Y - gaussian_case(F=32, T=100, seed=6)[0])  # the same noise over the pause
-    from avdm.sampling.posterior import PosteriorNMF
-
-    W, H = PosteriorNMF(noise_init="quiet_frames", nmf_rank=3)._init_from_quiet_frames((Y[:, 0].abs() ** 2).double())
+    W, H = init_nmf_from_quiet_frames((Y[:, 0].abs() ** 2).double(), rank=3)
     assert (W @ H).mean().item() == pytest.approx(NOISE, rel=0.15)
     err = {}
     for init in ("random", "quiet_frames"):

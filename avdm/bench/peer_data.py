@@ -12,7 +12,6 @@ made with the same parameters is reused).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from pathlib import Path
@@ -22,12 +21,9 @@ import numpy as np
 from tqdm import tqdm
 
 from avdm.fileio import atomic_open, read_kv, require_files, write_kv
+from avdm.seeding import utt_rng
 
 logger = logging.getLogger(__name__)
-
-
-def utt_rng(utt: str, seed: int) -> np.random.Generator:
-    return np.random.default_rng([seed, int(hashlib.md5(utt.encode()).hexdigest()[:8], 16)])
 
 
 def write_noisy_copy(src_dir, noise_scp, out_dir, snr_range: Sequence[float] = (-5.0, 10.0), seed: int = 0,

@@ -25,7 +25,7 @@ KINDS = (("wav.scp", "wav"), ("noisy.scp", "noisy"), ("noise.scp", "noise"))
 SILENCE_PEAK = 1e-4
 
 
-def fit_length(x: np.ndarray, target: int, tolerance: int = SAMPLES_PER_FRAME) -> np.ndarray:
+def trim_or_zero_pad(x: np.ndarray, target: int, tolerance: int = SAMPLES_PER_FRAME) -> np.ndarray:
     """Trim or zero-pad ``x`` to ``target`` samples; ValueError when off by more than ``tolerance``."""
     diff = len(x) - target
     if abs(diff) > tolerance:
@@ -73,7 +73,7 @@ def run(keys, data_dir: Path, out_dir: Path, lip_shape: dict = None, audio_forma
                     if utt not in lip_shape:
                         raise ValueError("no lips (skipped in stage 1)")
                     target = int(lip_shape[utt].split(",")[0]) * SAMPLES_PER_FRAME
-                    signals = {k: fit_length(v, target) for k, v in signals.items()}
+                    signals = {k: trim_or_zero_pad(v, target) for k, v in signals.items()}
                 elif len({len(v) for v in signals.values()}) > 1:
                     raise ValueError("clean/noisy/noise lengths differ: "
                                      + ", ".join(f"{k} {len(v)}" for k, v in signals.items()))

@@ -76,7 +76,7 @@ def snr_of(data_dir) -> Optional[float]:
     return float(m.group(1)) if m else None
 
 
-def fit_length(lips: np.ndarray, n_frames: int) -> np.ndarray:
+def crop_or_repeat_last_frame(lips: np.ndarray, n_frames: int) -> np.ndarray:
     """``lips`` cut or padded (last frame repeated) to ``n_frames`` frames."""
     if len(lips) >= n_frames:
         return lips[:n_frames]
@@ -100,7 +100,7 @@ def same_speaker_lips(utts: List[Utterance]) -> List[np.ndarray]:
     out: List[Optional[np.ndarray]] = [None] * len(utts)
     for idx in by_spk.values():
         for k, i in enumerate(idx):
-            out[i] = fit_length(utts[idx[(k + 1) % len(idx)]].lips, utts[i].n_frames)
+            out[i] = crop_or_repeat_last_frame(utts[idx[(k + 1) % len(idx)]].lips, utts[i].n_frames)
     return out
 
 
@@ -111,4 +111,4 @@ def shifted_lips(utts: List[Utterance], shift: int = 1) -> List[np.ndarray]:
     if n < 2 or shift % n == 0:
         raise ValueError(f"lips of another utterance need at least 2 utterances and a shift that is not a "
                          f"multiple of their number (got {n} utterance(s), shift {shift})")
-    return [fit_length(utts[(i + shift) % n].lips, u.n_frames) for i, u in enumerate(utts)]
+    return [crop_or_repeat_last_frame(utts[(i + shift) % n].lips, u.n_frames) for i, u in enumerate(utts)]

@@ -16,7 +16,7 @@ from typing import Dict, List, Sequence
 import numpy as np
 import torch
 
-from avdm.data.dumpset import fit_length, load_set
+from avdm.data.dumpset import crop_or_repeat_last_frame, load_set
 from avdm.frontend.envelope import broadband, log_mel_envelope
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ def load_examples(dump_dir, n_bands: int, max_utts=None) -> List[Example]:
         if n == 0:
             logger.warning("%s: %s has no frame; left out", dump_dir, u.utt)
             continue
-        out.append(Example(u.utt, fit_length(u.lips, n), env[:n]))
+        out.append(Example(u.utt, crop_or_repeat_last_frame(u.lips, n), env[:n]))
     return out
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from avdm.seeding import utt_seed  # noqa: F401  (re-exported: the seed of stage 4, the CLIs, the benchmark)
+
 logger = logging.getLogger(__name__)
 
 
@@ -59,10 +61,3 @@ def load_decode_config(path) -> dict:
 
     with open(path, encoding="utf-8") as f:
         return yaml.safe_load(f) or {}
-
-
-def utt_seed(seed: int, utt: str) -> int:
-    """The sampling seed of one utterance: stage 4, the benchmarks and the CLIs draw the same noise."""
-    import hashlib
-
-    return (seed * 7919 + int(hashlib.md5(utt.encode()).hexdigest()[:8], 16)) % (2 ** 31)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Dict, Optional
 
 import numpy as np
 import torch
@@ -11,10 +11,47 @@ import torch
 from avdm import SAMPLES_PER_FRAME
 from avdm.inference.chunking import process_chunked
 from avdm.registry import SAMPLERS
-from avdm.sampling.posterior import Compression
+from avdm.sampling.base import Callback, Observation
 
-JOBS = ("generate", "enhance", "enhance_unsup")
 GENERATED_PEAK = 0.5  # generated speech has no reference level: written at this peak
+
+
+def _from_noise(m, wav, like, g):
+    """Lip-to-speech: start from the prior, no mean, nothing observed."""
+    return m.sde.prior_sample(like, None, generator=g), None, None
+
+
+def _towards_noisy(m, wav, like, g):
+    """Supervised enhancement: the forward process drifts to the noisy spectrogram ``Y``."""
+    Y = m.stft(wav)
+    return m.sde.prior_sample(Y, Y, generator=g), Y, None
+
+
+def _observing_noisy(m, wav, like, g):
+    """Unsupervised enhancement: the prior's sample explains the noisy linear STFT."""
+    return m.sde.prior_sample(like, None, generator=g), None, Observation(m.stft.linear(wav).unsqueeze(1),
+                                                                          m.stft.compression)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One inference job: the model it needs, whether it reads noisy speech and what its sampler
+    starts from, drifts to and observes (``inputs(model, wav, like, g) -> (x_T, y, observation)``)."""
+
+    name: str
+    mode: str
+    mode_hint: str
+    reads_noisy: bool
+    inputs: Callable
+    observes: bool = False  # needs a sampler that conditions on the observation (posterior sampling)
+    output_peak: Optional[float] = None  # None: the output keeps the input's level
+
+
+JOBS: Dict[str, Job] = {j.name: j for j in (
+    Job("generate", "prior", "", False, _from_noise, output_peak=GENERATED_PEAK),
+    Job("enhance", "conditional", "; use enhance_unsup with a prior model", True, _towards_noisy),
+    Job("enhance_unsup", "prior", "", True, _observing_noisy, observes=True),
+)}
 
 
 @dataclass
@@ -46,22 +83,18 @@ class Decoder:
     def __init__(self, model, job: str, config: DecodeConfig, device: str = "cpu"):
         if job not in JOBS:
             raise ValueError(f"unknown job '{job}'; known: {', '.join(JOBS)}")
-        if job == "enhance" and model.mode != "conditional":
-            raise ValueError("job 'enhance' needs a conditional model (mode: conditional); "
-                             "use enhance_unsup with a prior model")
-        if job in ("generate", "enhance_unsup") and model.mode != "prior":
-            raise ValueError(f"job '{job}' needs a prior model (mode: prior)")
-        self.model, self.job, self.cfg, self.device = model, job, config, device
+        spec = JOBS[job]
+        if model.mode != spec.mode:
+            raise ValueError(f"job '{job}' needs a {spec.mode} model (mode: {spec.mode}){spec.mode_hint}")
+        self.model, self.job, self.spec, self.cfg, self.device = model, job, spec, config, device
         self.sampler = SAMPLERS.build(config.sampler, config.sampler_conf or {})
-        from avdm.sampling.posterior import PosteriorNMF
-
-        if (job == "enhance_unsup") != isinstance(self.sampler, PosteriorNMF):
-            raise ValueError("enhance_unsup needs sampler: posterior_nmf, and posterior_nmf is only for "
-                             f"enhance_unsup (job {job}, sampler {config.sampler})")
-        self.comp = Compression(model.stft.alpha, model.stft.beta)
+        if spec.observes != self.sampler.observes:
+            raise ValueError("enhance_unsup needs sampler: posterior_nmf, and posterior_nmf is only "
+                             f"for enhance_unsup (job {job}, sampler {config.sampler})")
 
     def __call__(self, lips: Optional[np.ndarray], noisy: Optional[np.ndarray], n_frames: int,
-                 seed: int = 0) -> Result:
+                 seed: int = 0, callback: Optional[Callback] = None) -> Result:
+        """``callback``: given to the sampler of every chunk (see :mod:`avdm.sampling.base`)."""
         t0 = time.time()
         nfe_total = [0]
 
@@ -69,7 +102,7 @@ class Decoder:
             g = torch.Generator(device="cpu").manual_seed(seed * 1000003 + start)
             wav, nfe = self._segment(None if lips is None else lips[start:end],
                                      None if noisy is None else noisy[start * SAMPLES_PER_FRAME:end * SAMPLES_PER_FRAME],
-                                     end - start, g)
+                                     end - start, g, callback)
             nfe_total[0] = max(nfe_total[0], nfe)
             return wav
 
@@ -80,8 +113,8 @@ class Decoder:
         return Result(wav, nfe_total[0], (time.time() - t0) / dur)
 
     @torch.no_grad()
-    def _segment(self, lips, noisy, n_frames: int, g: torch.Generator):
-        m = self.model
+    def _segment(self, lips, noisy, n_frames: int, g: torch.Generator, callback: Optional[Callback] = None):
+        m, spec = self.model, self.spec
         dev = m.device
         n = n_frames * SAMPLES_PER_FRAME
         T = m.stft.n_frames(n)
@@ -90,23 +123,12 @@ class Decoder:
         like = torch.zeros(1, 1, m.stft.n_freqs, T, dtype=torch.complex64, device=dev)
         # the model works on peak-normalised signals (see AVDiffusionModel.input_scale); the
         # enhanced speech gets the input's level back, generated speech is left at the model's
-        scale = 1.0 if self.job == "generate" else m.input_scale(noisy)
-        if self.job == "enhance":
-            Y = m.stft(torch.tensor(np.asarray(noisy, np.float32) / scale, device=dev)[None])
-            fn = m.score_fn(visual, y=Y, guidance=self.cfg.guidance, use_ema=self.cfg.use_ema)
-            x = m.sde.prior_sample(Y, Y, generator=g)
-            out, nfe = self.sampler(m.sde, fn, x, Y, g)
-        elif self.job == "generate":
-            fn = m.score_fn(visual, guidance=self.cfg.guidance, use_ema=self.cfg.use_ema)
-            out, nfe = self.sampler(m.sde, fn, m.sde.prior_sample(like, None, generator=g), None, g)
-        else:
-            wav = torch.tensor(np.asarray(noisy, np.float32) / scale, device=dev)[None]
-            Yl = torch.stft(wav, m.stft.n_fft, m.stft.hop_length, window=m.stft.window, center=True,
-                            return_complex=True).unsqueeze(1)
-            fn = m.score_fn(visual, guidance=self.cfg.guidance, use_ema=self.cfg.use_ema)
-            x = m.sde.prior_sample(like, None, generator=g)
-            out, nfe = self.sampler(m.sde, fn, x, None, g, observation=Yl, compression=self.comp)
+        scale = m.input_scale(noisy) if spec.reads_noisy else 1.0
+        wav = torch.tensor(np.asarray(noisy, np.float32) / scale, device=dev)[None] if spec.reads_noisy else None
+        x, y, observation = spec.inputs(m, wav, like, g)
+        fn = m.score_fn(visual, y=y, guidance=self.cfg.guidance, use_ema=self.cfg.use_ema)
+        out, nfe = self.sampler(m.sde, fn, x, y, g, observation=observation, callback=callback)
         wav = m.stft.inverse(out, n)[0].cpu().numpy() * scale
-        if self.job == "generate":
-            wav = wav * (GENERATED_PEAK / max(float(np.abs(wav).max()), 1e-8))
+        if spec.output_peak is not None:
+            wav = wav * (spec.output_peak / max(float(np.abs(wav).max()), 1e-8))
         return wav, nfe

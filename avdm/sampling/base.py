@@ -1,18 +1,42 @@
-"""What every sampler shares: time grids, NFE counting and the call convention.
+"""The sampler contract: every sampler, the posterior one included, is a plain solver function ::
 
-A sampler is built from its registry key and options (``SAMPLERS.build("pc", {"steps": 30})``)
-and called as ``sampler(sde, score_fn, x_T, y=None, generator=None) -> (x_0, nfe)``, where
-``score_fn(x, t) -> score`` and ``nfe`` counts the network evaluations it made.
+    solve(sde, score_fn, x, ts, *, y=None, observation=None, generator=None, callback=None, **options) -> x_0
+
+``score_fn(x, t) -> score``; ``x`` is the state at ``ts[0]`` (drawn from the SDE's prior); ``ts``
+the time grid from ``T`` down to ``t_eps`` (one of :mod:`avdm.sampling.schedules`, apart from the
+solver); ``y`` the mean the forward process drifts to (supervised enhancement) or None;
+``observation`` what posterior sampling explains besides the prior (:class:`Observation`) or None;
+``callback(info)``, when given, sees a dict after every step (``i``, ``t``, ``x`` and what the
+solver adds, e.g. the denoised estimate or the noise model) and changes nothing.  All state of one
+call lives in that call.
+
+A config names a sampler by registry key with options (``sampler: pc``, ``sampler_conf``);
+:data:`avdm.registry.SAMPLERS` builds a :class:`Sampler`: the solver bound to its schedule and
+options, which counts the network evaluations (NFE) each call makes.
 """
 from __future__ import annotations
 
-from typing import Callable, Optional, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 import torch
 
 from avdm.sde import AbsSDE, expand_like, noise_like
 
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Callback = Callable[[Dict[str, Any]], None]
+Schedule = Callable[[AbsSDE, int, float, Any], torch.Tensor]  # (sde, steps, t_eps, device) -> ts
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What posterior sampling conditions on: the noisy linear STFT ``stft`` (B, 1, F, T) and the
+    ``compression`` between it and the model's domain (:class:`avdm.stft.AmplitudeCompression`);
+    ``nmf_init``: optional initial noise factors ``(W (B, F, K), H (B, K, T))``."""
+
+    stft: torch.Tensor
+    compression: Any
+    nmf_init: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
 
 
 class CountingScore:
@@ -27,36 +51,57 @@ class CountingScore:
         return self.fn(x, t)
 
 
-def time_grid(sde: AbsSDE, steps: int, t_eps: float, device=None) -> torch.Tensor:
-    """``steps + 1`` times from ``T`` down to ``t_eps``, evenly spaced."""
-    return torch.linspace(sde.T, t_eps, steps + 1, device=device, dtype=torch.float64)
+@dataclass(frozen=True)
+class Sampler:
+    """A solver bound to its schedule and options, as built from a config (no per-call state).
+
+    ``nfe``: network evaluations per call; ``observes``: the solver samples a posterior given an
+    :class:`Observation` (and nothing else does).
+    """
+
+    key: str
+    solve: Callable[..., torch.Tensor]
+    schedule: Schedule
+    steps: int
+    t_eps: float
+    nfe: int
+    options: Mapping[str, Any] = field(default_factory=dict)
+    observes: bool = False
+
+    def __post_init__(self):
+        if self.steps < 1:
+            raise ValueError(f"steps must be >= 1, got {self.steps}")
+
+    def nominal_nfe(self) -> int:
+        """Network evaluations per sample, for this configuration."""
+        return self.nfe
+
+    def __call__(self, sde: AbsSDE, score_fn: ScoreFn, x: torch.Tensor, y: Optional[torch.Tensor] = None,
+                 generator: Optional[torch.Generator] = None, *, observation: Optional[Observation] = None,
+                 callback: Optional[Callback] = None) -> Tuple[torch.Tensor, int]:
+        """``(x_0, the NFE this call made)``."""
+        if self.observes and observation is None:
+            raise ValueError(f"{self.key} needs the noisy observation (an Observation: noisy STFT and compression)")
+        if observation is not None and not self.observes:
+            raise ValueError(f"sampler {self.key} does not condition on an observation (posterior sampling "
+                             "is posterior_nmf)")
+        counter = CountingScore(score_fn)
+        with torch.no_grad():
+            ts = self.schedule(sde, self.steps, self.t_eps, x.device)
+            out = self.solve(sde, counter, x, ts, y=y, observation=observation, generator=generator,
+                             callback=callback, **self.options)
+        return out, counter.nfe
+
+
+def report(callback: Optional[Callback], i: int, t: torch.Tensor, x: torch.Tensor, **more) -> None:
+    """Give ``callback`` (if any) the state after step ``i`` from time ``t``."""
+    if callback is not None:
+        callback({"i": i, "t": float(t), "x": x, **more})
 
 
 def bt(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """A scalar time as a (B,) float32 tensor for ``x``'s batch."""
     return torch.full((x.shape[0],), float(t), device=x.device, dtype=torch.float32)
-
-
-class AbsSampler:
-    def __init__(self, steps: int = 30, t_eps: float = 0.03):
-        if steps < 1:
-            raise ValueError(f"steps must be >= 1, got {steps}")
-        self.steps = int(steps)
-        self.t_eps = float(t_eps)
-
-    def __call__(self, sde: AbsSDE, score_fn: ScoreFn, x: torch.Tensor, y: Optional[torch.Tensor] = None,
-                 generator: Optional[torch.Generator] = None) -> Tuple[torch.Tensor, int]:
-        counter = CountingScore(score_fn)
-        with torch.no_grad():
-            out = self.sample(sde, counter, x, y, generator)
-        return out, counter.nfe
-
-    def sample(self, sde, score_fn, x, y, generator):
-        raise NotImplementedError
-
-    def nominal_nfe(self) -> int:
-        """Network evaluations per sample, for a given configuration."""
-        return self.steps
 
 
 def denoise(sde: AbsSDE, score_fn: ScoreFn, x: torch.Tensor, t: torch.Tensor, y) -> torch.Tensor:

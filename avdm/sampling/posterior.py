@@ -18,7 +18,7 @@ identity compression, exact.  ``likelihood_weight`` scales the correction (1 = B
 Every ``em_every`` steps the NMF factors get an EM update: the E-step is the expected residual
 power ``E|Y - S|^2`` under the same Gaussian posterior of ``S``, the M-step ``em_iters``
 multiplicative Itakura-Saito updates, each of which never decreases the likelihood of that
-power (``em_trace`` keeps the log-likelihood before and after each update).  The last step
+power (a callback sees the log-likelihood before and after each update).  The last step
 returns the denoised estimate under the corrected score (``final_denoise``, the default) rather
 than taking one more solver step to ``t_eps``: with few steps that step spans much of the process
 and overshoots.  A final Wiener filter with the speech and noise power estimates gives the output
@@ -28,15 +28,20 @@ speech estimate is too weak.
 """
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 
 from avdm.registry import SAMPLERS
-from avdm.sampling.base import CountingScore, bt, reverse_step, time_grid
+from avdm.sampling.base import Sampler, bt, report, reverse_step
+from avdm.sampling.schedules import uniform_times
 from avdm.sde import expand_like
 
 EPS = 1e-10
+# the posterior's own floor and float rounding of the compression (avdm.stft.AmplitudeCompression),
+# kept so that its estimates stay bit-identical to those stored before the compression was shared
+POSTERIOR_ROUNDING = dict(eps=EPS, skip_identity=False, scale_magnitude_first=True)
+NOISE_INITS = ("random", "quiet_frames")
 
 
 def is_divergence(V: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
@@ -64,167 +69,6 @@ def nmf_update(V: torch.Tensor, W: torch.Tensor, H: torch.Tensor, iters: int = 1
     return W, H
 
 
-class Compression:
-    """Maps between the compressed spectrogram of the model and the linear STFT."""
-
-    def __init__(self, alpha: float, beta: float):
-        self.alpha, self.beta = alpha, beta
-
-    def to_linear(self, c: torch.Tensor) -> torch.Tensor:
-        c = c / self.beta
-        mag = c.abs().clamp_min(EPS)
-        return mag ** (1 / self.alpha) * (c / mag)
-
-    def to_compressed(self, s: torch.Tensor) -> torch.Tensor:
-        mag = s.abs().clamp_min(EPS)
-        return self.beta * mag ** self.alpha * (s / mag)
-
-
-@SAMPLERS.register("posterior_nmf")
-class PosteriorNMF:
-    """Posterior sampling with a diffusion speech prior and an NMF noise model fitted by EM."""
-
-    def __init__(self, steps: int = 30, t_eps: float = 0.03, nmf_rank: int = 8, likelihood_weight: float = 1.0,
-                 em_every: int = 1, em_iters: int = 2, wiener: bool = True, seed: int = 0,
-                 noise_init: str = "random", quiet_fraction: float = 0.2, final_denoise: bool = True,
-                 gain_floor: float = 0.0):
-        if steps < 1 or nmf_rank < 1 or em_iters < 0:
-            raise ValueError(f"posterior_nmf: need steps >= 1, nmf_rank >= 1, em_iters >= 0 "
-                             f"(got {steps}, {nmf_rank}, {em_iters})")
-        if noise_init not in ("random", "quiet_frames"):
-            raise ValueError(f"posterior_nmf: noise_init must be 'random' or 'quiet_frames' (got '{noise_init}')")
-        if not 0.0 < quiet_fraction <= 1.0:
-            raise ValueError(f"posterior_nmf: quiet_fraction must be in (0, 1] (got {quiet_fraction})")
-        if not 0.0 <= gain_floor <= 1.0:
-            raise ValueError(f"posterior_nmf: gain_floor must be in [0, 1] (got {gain_floor})")
-        if gain_floor > 0 and not wiener:
-            raise ValueError("posterior_nmf: gain_floor is the floor of the final Wiener filter; "
-                             "it needs wiener: true")
-        self.noise_init = noise_init
-        self.gain_floor = float(gain_floor)
-        self.final_denoise = bool(final_denoise)
-        self.quiet_fraction = float(quiet_fraction)
-        self.steps = int(steps)
-        self.t_eps = float(t_eps)
-        self.rank = int(nmf_rank)
-        self.weight = float(likelihood_weight)
-        self.em_every = max(1, int(em_every))
-        self.em_iters = int(em_iters)
-        self.wiener = bool(wiener)
-        self.seed = int(seed)
-        self.em_trace: List[Tuple[float, float]] = []
-        self.last_nmf = None
-
-    def nominal_nfe(self) -> int:
-        return self.steps
-
-    def __call__(self, sde, score_fn, x, y=None, generator: Optional[torch.Generator] = None,
-                 observation: Optional[torch.Tensor] = None, compression: Optional[Compression] = None,
-                 nmf_init: Optional[Tuple[torch.Tensor, torch.Tensor]] = None):
-        """``observation``: the noisy linear STFT (B, 1, F, T); returns (compressed estimate, nfe).
-
-        ``nmf_init``: optional initial ``(W (B, F, K), H (B, K, T))``; otherwise ``noise_init``:
-        ``random`` factors carrying half the observed power, or ``quiet_frames``: the mean power
-        spectrum of the quietest ``quiet_fraction`` of the frames (the pauses, where a recording
-        holds noise alone) as a stationary first component, the others small and random.
-        """
-        if observation is None or compression is None:
-            raise ValueError("posterior_nmf needs the noisy observation and the compression")
-        if y is not None:
-            raise ValueError("posterior_nmf samples a prior model (mean y must be None)")
-        counter = CountingScore(score_fn)
-        with torch.no_grad():
-            out, self.last_nmf = self._sample(sde, counter, x, observation, compression, generator, nmf_init)
-        return out, counter.nfe
-
-    def _init_nmf(self, V: torch.Tensor):
-        g = torch.Generator(device="cpu").manual_seed(self.seed)
-        B, Fq, T = V.shape
-        W = torch.rand(B, Fq, self.rank, generator=g, dtype=V.dtype).to(V.device) + 0.1
-        H = torch.rand(B, self.rank, T, generator=g, dtype=V.dtype).to(V.device) + 0.1
-        scale = V.mean(dim=(1, 2), keepdim=True) / (W @ H).mean(dim=(1, 2), keepdim=True)
-        return W, H * scale
-
-    def _init_from_quiet_frames(self, V: torch.Tensor):
-        B, Fq, T = V.shape
-        k = max(1, int(round(self.quiet_fraction * T)))
-        quiet = V.sum(dim=1).argsort(dim=1)[:, :k]  # (B, k) frames of least energy
-        floor = torch.gather(V, 2, quiet[:, None, :].expand(B, Fq, k)).mean(dim=2) + EPS  # (B, F)
-        W, H = self._init_nmf(V)
-        H = H * 0.05 * floor.mean(dim=1)[:, None, None] / (W @ H).mean(dim=(1, 2), keepdim=True)
-        total = floor.sum(dim=1, keepdim=True)
-        W[:, :, 0] = floor / total
-        H[:, 0, :] = total
-        return W, H
-
-    @staticmethod
-    def _posterior_variance(x, x0, a, s):
-        """Variance of the compressed speech given ``x_t``, from the denoiser's own gain.
-
-        For Gaussian data the denoiser is linear, ``x0_hat = k x_t`` with ``k = a sd^2 /
-        (a^2 sd^2 + s^2)``, and ``Var[x0 | x_t] = k s^2 / a``; ``k`` is read per frequency by
-        regressing the denoised estimate on ``x_t`` (no extra network evaluation).
-        """
-        k = (x0 * x.conj()).real.sum(dim=-1, keepdim=True) / ((x.abs() ** 2).sum(dim=-1, keepdim=True) + EPS)
-        rho = (a[:, None] * k).clamp(0.0, 1.0)  # fraction of the data variance left at time t
-        return rho * (s / a)[:, None] ** 2  # (B, 1, F, 1)
-
-    @staticmethod
-    def _to_linear_variance(Vc, x0, S_hat, comp):
-        """Variance of the linear STFT for compressed variance ``Vc`` around ``x0`` (local
-        linearisation of the compression, plus its second-order term near zero)."""
-        inv = 1.0 / comp.alpha
-        jac2 = 0.5 * (inv ** 2 + 1) * (S_hat.abs() ** 2) / (x0.abs() ** 2).clamp_min(EPS)
-        return jac2 * Vc + 2 * (inv - 1) * (Vc / comp.beta ** 2) ** inv
-
-    def _sample(self, sde, score_fn, x, Y, comp, generator, nmf_init):
-        Yl = Y[:, 0]
-        Vy = (Yl.abs() ** 2).double()  # NMF in double precision: its ratios underflow in float32
-        if nmf_init is None and self.noise_init == "quiet_frames":
-            W, H = self._init_from_quiet_frames(Vy)
-        elif nmf_init is None:
-            W, H = self._init_nmf(0.5 * Vy)  # start: half the noisy power is noise
-        else:
-            W, H = (f.to(device=Vy.device, dtype=Vy.dtype) for f in nmf_init)
-        rdt = Yl.real.dtype
-        ts = time_grid(sde, self.steps, self.t_eps, x.device)
-        self.em_trace = []
-        for i in range(self.steps):
-            t = ts[i]
-            tt = bt(t, x)
-            a = expand_like(sde.mean_coeff(tt), x)[:, 0]  # (B, 1, 1)
-            s = expand_like(sde.std(tt), x)[:, 0]
-            score = score_fn(x, tt)
-            x0 = (x + s[:, None] ** 2 * score) / a[:, None]  # Tweedie (prior drifts to zero)
-            Pn = W @ H  # (B, F, T) noise power, double
-            S_hat = comp.to_linear(x0)[:, 0]
-            Vc = self._posterior_variance(x, x0, a, s)
-            Vs = self._to_linear_variance(Vc, x0, S_hat.unsqueeze(1), comp)[:, 0].double()
-            gain = Vs / (Vs + Pn + EPS)  # (B, F, T) Wiener gain of the observation
-            S_post = S_hat + gain.to(rdt) * (Yl - S_hat)
-            c_post = comp.to_compressed(S_post.unsqueeze(1))
-            if self.final_denoise and i == self.steps - 1:
-                # end on the denoised estimate under the corrected score (Tweedie: x0 + w (c_post - x0)),
-                # not on one more solver step: with few steps that step spans most of the process
-                # and overshoots (tests/test_posterior.py)
-                x = x0 + self.weight * (c_post - x0)
-            else:
-                post = score + self.weight * (a / s ** 2)[:, None] * (c_post - x0)
-                x, _ = reverse_step(sde, lambda *_: post, x, t, ts[i + 1], None, generator,
-                                    noise=i < self.steps - 1)
-            if self.em_iters and (i + 1) % self.em_every == 0:
-                # E-step: expected residual power under the Gaussian posterior of S
-                V = ((Yl - S_post).abs() ** 2).double() + gain * Pn
-                before = nmf_log_likelihood_batched(V, W, H)
-                W, H = nmf_update_batched(V, W, H, self.em_iters)
-                self.em_trace.append((before, nmf_log_likelihood_batched(V, W, H)))
-        S = comp.to_linear(x)[:, 0]
-        if self.wiener:
-            Ps_t, Pn_t = S.abs() ** 2, (W @ H).to(rdt)
-            S = Yl * (Ps_t / (Ps_t + Pn_t + EPS)).clamp_min(self.gain_floor)
-        return comp.to_compressed(S.unsqueeze(1)), (W, H)
-
-
 def nmf_log_likelihood_batched(V: torch.Tensor, W: torch.Tensor, H: torch.Tensor) -> float:
     return float(sum(nmf_log_likelihood(V[b], W[b], H[b]) for b in range(V.shape[0])))
 
@@ -236,3 +80,140 @@ def nmf_update_batched(V, W, H, iters):
         Ws.append(w)
         Hs.append(h)
     return torch.stack(Ws), torch.stack(Hs)
+
+
+def init_nmf_random(V: torch.Tensor, rank: int, seed: int = 0):
+    """Random factors (B, F, K), (B, K, T) carrying the mean power of ``V`` (B, F, T)."""
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    B, Fq, T = V.shape
+    W = torch.rand(B, Fq, rank, generator=g, dtype=V.dtype).to(V.device) + 0.1
+    H = torch.rand(B, rank, T, generator=g, dtype=V.dtype).to(V.device) + 0.1
+    scale = V.mean(dim=(1, 2), keepdim=True) / (W @ H).mean(dim=(1, 2), keepdim=True)
+    return W, H * scale
+
+
+def init_nmf_from_quiet_frames(V: torch.Tensor, rank: int, quiet_fraction: float = 0.2, seed: int = 0):
+    """The mean power spectrum of the quietest ``quiet_fraction`` of the frames (the pauses, where a
+    recording holds noise alone) as a stationary first component, the others small and random."""
+    B, Fq, T = V.shape
+    k = max(1, int(round(quiet_fraction * T)))
+    quiet = V.sum(dim=1).argsort(dim=1)[:, :k]  # (B, k) frames of least energy
+    floor = torch.gather(V, 2, quiet[:, None, :].expand(B, Fq, k)).mean(dim=2) + EPS  # (B, F)
+    W, H = init_nmf_random(V, rank, seed)
+    H = H * 0.05 * floor.mean(dim=1)[:, None, None] / (W @ H).mean(dim=(1, 2), keepdim=True)
+    total = floor.sum(dim=1, keepdim=True)
+    W[:, :, 0] = floor / total
+    H[:, 0, :] = total
+    return W, H
+
+
+def posterior_variance(x, x0, a, s):
+    """Variance of the compressed speech given ``x_t``, from the denoiser's own gain.
+
+    For Gaussian data the denoiser is linear, ``x0_hat = k x_t`` with ``k = a sd^2 /
+    (a^2 sd^2 + s^2)``, and ``Var[x0 | x_t] = k s^2 / a``; ``k`` is read per frequency by
+    regressing the denoised estimate on ``x_t`` (no extra network evaluation).
+    """
+    k = (x0 * x.conj()).real.sum(dim=-1, keepdim=True) / ((x.abs() ** 2).sum(dim=-1, keepdim=True) + EPS)
+    rho = (a[:, None] * k).clamp(0.0, 1.0)  # fraction of the data variance left at time t
+    return rho * (s / a)[:, None] ** 2  # (B, 1, F, 1)
+
+
+def to_linear_variance(Vc, x0, S_hat, comp):
+    """Variance of the linear STFT for compressed variance ``Vc`` around ``x0`` (local
+    linearisation of the compression, plus its second-order term near zero)."""
+    inv = 1.0 / comp.alpha
+    jac2 = 0.5 * (inv ** 2 + 1) * (S_hat.abs() ** 2) / (x0.abs() ** 2).clamp_min(EPS)
+    return jac2 * Vc + 2 * (inv - 1) * (Vc / comp.beta ** 2) ** inv
+
+
+def sample_posterior_nmf(sde, score_fn, x, ts, *, y=None, observation=None, generator=None, callback=None,
+                         nmf_rank: int = 8, likelihood_weight: float = 1.0, em_every: int = 1, em_iters: int = 2,
+                         wiener: bool = True, seed: int = 0, noise_init: str = "random", quiet_fraction: float = 0.2,
+                         final_denoise: bool = True, gain_floor: float = 0.0):
+    """Posterior sampling given ``observation`` (the noisy linear STFT (B, 1, F, T)); returns the
+    compressed estimate.
+
+    The noise model starts from ``observation.nmf_init`` if given, else ``noise_init``: ``random``
+    factors carrying half the observed power, or ``quiet_frames`` (:func:`init_nmf_from_quiet_frames`).
+    ``callback`` also sees ``denoised`` (the prior's estimate), ``nmf`` (the current factors
+    ``(W, H)``; the last call's are those of the final Wiener filter) and, after an EM update,
+    ``nmf_log_likelihood`` (before, after).
+    """
+    if observation is None:
+        raise ValueError("posterior_nmf needs the noisy observation and the compression")
+    if y is not None:
+        raise ValueError("posterior_nmf samples a prior model (mean y must be None)")
+    comp = observation.compression.with_rounding(**POSTERIOR_ROUNDING)
+    steps = len(ts) - 1
+    Yl = observation.stft[:, 0]
+    Vy = (Yl.abs() ** 2).double()  # NMF in double precision: its ratios underflow in float32
+    if observation.nmf_init is not None:
+        W, H = (f.to(device=Vy.device, dtype=Vy.dtype) for f in observation.nmf_init)
+    elif noise_init == "quiet_frames":
+        W, H = init_nmf_from_quiet_frames(Vy, nmf_rank, quiet_fraction, seed)
+    else:
+        W, H = init_nmf_random(0.5 * Vy, nmf_rank, seed)  # start: half the noisy power is noise
+    rdt = Yl.real.dtype
+    for i in range(steps):
+        t = ts[i]
+        tt = bt(t, x)
+        a = expand_like(sde.mean_coeff(tt), x)[:, 0]  # (B, 1, 1)
+        s = expand_like(sde.std(tt), x)[:, 0]
+        score = score_fn(x, tt)
+        x0 = (x + s[:, None] ** 2 * score) / a[:, None]  # Tweedie (prior drifts to zero)
+        Pn = W @ H  # (B, F, T) noise power, double
+        S_hat = comp.expand(x0)[:, 0]
+        Vc = posterior_variance(x, x0, a, s)
+        Vs = to_linear_variance(Vc, x0, S_hat.unsqueeze(1), comp)[:, 0].double()
+        gain = Vs / (Vs + Pn + EPS)  # (B, F, T) Wiener gain of the observation
+        S_post = S_hat + gain.to(rdt) * (Yl - S_hat)
+        c_post = comp.compress(S_post.unsqueeze(1))
+        if final_denoise and i == steps - 1:
+            # end on the denoised estimate under the corrected score (Tweedie: x0 + w (c_post - x0)),
+            # not on one more solver step: with few steps that step spans most of the process
+            # and overshoots (tests/test_posterior.py)
+            x = x0 + likelihood_weight * (c_post - x0)
+        else:
+            post = score + likelihood_weight * (a / s ** 2)[:, None] * (c_post - x0)
+            x, _ = reverse_step(sde, lambda *_: post, x, t, ts[i + 1], None, generator, noise=i < steps - 1)
+        em = {}
+        if em_iters and (i + 1) % em_every == 0:
+            # E-step: expected residual power under the Gaussian posterior of S
+            V = ((Yl - S_post).abs() ** 2).double() + gain * Pn
+            before = nmf_log_likelihood_batched(V, W, H) if callback is not None else None
+            W, H = nmf_update_batched(V, W, H, em_iters)
+            if callback is not None:
+                em = {"nmf_log_likelihood": (before, nmf_log_likelihood_batched(V, W, H))}
+        report(callback, i, t, x, denoised=x0, nmf=(W, H), **em)
+    S = comp.expand(x)[:, 0]
+    if wiener:
+        Ps_t, Pn_t = S.abs() ** 2, (W @ H).to(rdt)
+        S = Yl * (Ps_t / (Ps_t + Pn_t + EPS)).clamp_min(gain_floor)
+    return comp.compress(S.unsqueeze(1))
+
+
+@SAMPLERS.register("posterior_nmf")
+def posterior_nmf(steps: int = 30, t_eps: float = 0.03, nmf_rank: int = 8, likelihood_weight: float = 1.0,
+                  em_every: int = 1, em_iters: int = 2, wiener: bool = True, seed: int = 0,
+                  noise_init: str = "random", quiet_fraction: float = 0.2, final_denoise: bool = True,
+                  gain_floor: float = 0.0) -> Sampler:
+    """Posterior sampling with a diffusion speech prior and an NMF noise model fitted by EM."""
+    if steps < 1 or nmf_rank < 1 or em_iters < 0:
+        raise ValueError(f"posterior_nmf: need steps >= 1, nmf_rank >= 1, em_iters >= 0 "
+                         f"(got {steps}, {nmf_rank}, {em_iters})")
+    if noise_init not in NOISE_INITS:
+        raise ValueError(f"posterior_nmf: noise_init must be 'random' or 'quiet_frames' (got '{noise_init}')")
+    if not 0.0 < quiet_fraction <= 1.0:
+        raise ValueError(f"posterior_nmf: quiet_fraction must be in (0, 1] (got {quiet_fraction})")
+    if not 0.0 <= gain_floor <= 1.0:
+        raise ValueError(f"posterior_nmf: gain_floor must be in [0, 1] (got {gain_floor})")
+    if gain_floor > 0 and not wiener:
+        raise ValueError("posterior_nmf: gain_floor is the floor of the final Wiener filter; "
+                         "it needs wiener: true")
+    options = dict(nmf_rank=int(nmf_rank), likelihood_weight=float(likelihood_weight), em_every=max(1, int(em_every)),
+                   em_iters=int(em_iters), wiener=bool(wiener), seed=int(seed), noise_init=noise_init,
+                   quiet_fraction=float(quiet_fraction), final_denoise=bool(final_denoise),
+                   gain_floor=float(gain_floor))
+    return Sampler("posterior_nmf", sample_posterior_nmf, uniform_times, int(steps), float(t_eps), nfe=int(steps),
+                   options=options, observes=True)

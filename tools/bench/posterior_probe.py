@@ -50,12 +50,13 @@ def main(argv=None) -> None:
                 dec = make_decoder(model, "enhance_unsup", decode,
                                    sampler_conf={**decode["sampler_conf"], "steps": steps, "wiener": wiener})
                 for i, u in enumerate(utts):
-                    res = dec(u.lips, u.noisy, u.n_frames, seed=utt_seed(args.seed, u.utt))
+                    trace = []  # the sampler's state after each step (the last: the final noise model)
+                    res = dec(u.lips, u.noisy, u.n_frames, seed=utt_seed(args.seed, u.utt), callback=trace.append)
                     y = np.asarray(u.noisy, np.float64)
                     c = np.asarray(u.clean, np.float64)
                     py = power(y)
                     if wiener:
-                        W, H = dec.sampler.last_nmf
+                        W, H = trace[-1]["nmf"]
                         scale = model.input_scale(u.noisy)
                         noise = y - (y @ c) / (c @ c) * c
                         rows.append([float((W @ H).sum()) * scale ** 2 / py, power(noise) / py, 0.0, power(res.wav) / py])
