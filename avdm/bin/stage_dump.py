@@ -22,8 +22,9 @@ import numpy as np
 
 from avdm.data.datadir import spk2utt_from
 from avdm.fileio import atomic_open, load_ark, read_kv, replace_dir, require_files, staging_dir, write_kv
-from avdm.launch import JobsFailed, run_jobs, split_scp
+from avdm.launch import JobsFailed
 from avdm.logging_setup import setup_logging
+from avdm.parallel import job_dir, merge_lists, run_split
 
 logger = logging.getLogger("stage_dump")
 
@@ -83,29 +84,22 @@ def main(argv=None) -> int:
     # the lists name the files where they will be after the swap
     stage = staging_dir(out)
     logdir = stage / "logdir"
-    parts = split_scp(str(data / "wav.scp"), args.nj, str(logdir / "keys.JOB.scp"), args.min_utts_per_job)
-    cmd = [sys.executable, "-m", "avdm.bin.dump_audio", "--keys", str(logdir / "keys.JOB.scp"),
-           "--data_dir", str(data), "--out_dir", str(stage / "split" / "JOB"), "--audio_format", args.audio_format]
+    parts = logdir / "keys.JOB.scp"
+    cmd = [sys.executable, "-m", "avdm.bin.dump_audio", "--keys", str(parts),
+           "--data_dir", str(data), "--out_dir", str(job_dir(stage)), "--audio_format", args.audio_format]
     if args.lip_dir:
         cmd += ["--lip_shape", str(Path(args.lip_dir) / "lip_shape")]
     if not (data / "utt2spk").is_file():
         cmd.append("--no_silence_check")  # noise banks: any signal is fine
     try:
-        run_jobs(cmd, len(parts), str(logdir / "dump.JOB.log"))
+        n_jobs = run_split(data / "wav.scp", args.nj, cmd, parts, logdir / "dump.JOB.log", args.min_utts_per_job)
     except JobsFailed as e:
         logger.error("stage 2 failed (earlier dumps, if any, are unchanged): %s", e)
         return 1
-    merged = {}
-    for j in range(1, len(parts) + 1):
-        d = stage / "split" / str(j)
-        require_files(d / "wav.scp", d / "utt2num_samples", d / "skipped", stage_hint=f"dump job {j}")
-        for f in d.iterdir():
-            if f.suffix in (".scp",) or f.name in ("utt2num_samples", "skipped"):
-                lists = read_kv(f, allow_empty_value=True)
-                if f.suffix == ".scp":  # paths inside the staging dir, as they will be after the swap
-                    lists = {k: str(out) + v[len(str(stage)):] if v.startswith(str(stage)) else v
-                             for k, v in lists.items()}
-                merged.setdefault(f.name, {}).update(lists)
+    # paths inside the staging dir are listed as they will be after the swap
+    merged = merge_lists(stage, n_jobs, ("*.scp", "utt2num_samples", "skipped"),
+                         required=("wav.scp", "utt2num_samples", "skipped"), relocate=(stage, out),
+                         stage_hint="dump job JOB")
     keys = set(merged.get("utt2num_samples", {}))
     if not keys:
         write_kv(stage / "skipped", merged.get("skipped", {}))

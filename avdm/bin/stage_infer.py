@@ -29,6 +29,8 @@ from avdm import SAMPLES_PER_FRAME
 from avdm.inference.decode_config import load_decode_config, utt_seed
 from avdm.fileio import atomic_open, load_ark, read_kv, replace_dir, require_files, staging_dir, write_kv
 from avdm.logging_setup import setup_logging
+from avdm.launch import JobsFailed
+from avdm.parallel import job_dir, merge_lists, run_split
 
 logger = logging.getLogger("stage_infer")
 
@@ -129,7 +131,6 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ValueError) as e:
         logger.error("%s", e)
         return 1
-    from avdm.launch import JobsFailed, run_jobs, split_scp
 
     # each set is built in a staging dir beside its out_dir and replaces it only once complete:
     # the finished results of an earlier run stay until then (and stay if this run fails)
@@ -137,20 +138,20 @@ def main(argv=None) -> int:
     logdir = stages[0] / "logdir"
     all_keys = {f"{i}/{utt}": utt for i, d in enumerate(datas) for utt in read_kv(d / "lip_shape")}
     write_kv(logdir / "keys.scp", all_keys, sort=False)
-    parts = split_scp(str(logdir / "keys.scp"), args.nj, str(logdir / "keys.JOB.scp"))
-    split_outs = ",".join(str(s / "split" / "JOB") for s in stages)
+    parts = logdir / "keys.JOB.scp"
+    split_outs = ",".join(str(job_dir(s)) for s in stages)
     cmd = [sys.executable, "-m", "avdm.bin.stage_infer", "--job", args.job, "--model_dir", str(model_dir),
            "--data_dir", args.data_dir, "--out_dir", split_outs, "--inference_config",
            args.inference_config, "--ngpu", str(args.ngpu), "--seed", str(args.seed),
-           "--keys", str(logdir / "keys.JOB.scp")]
+           "--keys", str(parts)]
     try:
-        run_jobs(cmd, len(parts), str(logdir / "infer.JOB.log"), gpus=args.ngpu)
+        n_jobs = run_split(logdir / "keys.scp", args.nj, cmd, parts, logdir / "infer.JOB.log", gpus=args.ngpu)
     except JobsFailed as e:
         logger.error("stage 4 failed (earlier results, if any, are unchanged): %s", e)
         return 1
     failed = False
     for data, out, stage in zip(datas, outs, stages):
-        if _merge(stage, out, len(parts), args, config, model_dir, data):
+        if _merge(stage, out, n_jobs, args, config, model_dir, data):
             replace_dir(stage, out)
         else:
             failed = True
@@ -166,13 +167,10 @@ def main(argv=None) -> int:
 def _merge(stage: Path, out: Path, n_parts: int, args, config: dict, model_dir: Path, data: Path) -> bool:
     """Merge the jobs' outputs inside ``stage``; the lists name the files where they will be once
     ``stage`` has become ``out``.  False (``out`` is left alone) when no utterance was processed."""
-    merged = {name: {} for name in ("wav.scp", "utt2nfe", "utt2rtf", "skipped")}
-    for j in range(1, n_parts + 1):
-        d = stage / "split" / str(j)
-        if not d.is_dir():
-            continue  # this job had no utterance of this set
-        for name in merged:
-            merged[name].update(read_kv(d / name, allow_empty_value=True))
+    names = ("wav.scp", "utt2nfe", "utt2rtf", "skipped")
+    # a job without an utterance of this set has no dir for it
+    merged = {name: {} for name in names}
+    merged.update(merge_lists(stage, n_parts, names, required=names, missing_ok=True))
     (stage / "wav").mkdir(parents=True, exist_ok=True)
     final = {}
     for utt, path in merged["wav.scp"].items():
