@@ -234,7 +234,7 @@ def _spectrogram_figure(exp_dir: Path, fig_dir: Path, systems: List[System], dum
     import numpy as np
 
     from avdm.fileio import load_ark, read_kv
-    from avdm.scoring import load_signal
+    from avdm.data.dumpset import load_signal
 
     av = [s for s in systems if not s.audio_only and s.job in JOB_TITLES]
     conds = sorted({s.set for s in av if condition_of(s.set)}, key=lambda n: (condition_of(n)[1], n))

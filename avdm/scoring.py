@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
 
+from avdm.data.dumpset import load_signal
 from avdm.fileio import atomic_open, read_kv, write_kv
 from avdm.metrics import METRICS, mean_ci, score_pair
 
@@ -38,17 +38,6 @@ class ScoreJob:
     metrics: Sequence[str] = METRICS        # signal metrics ([] e.g. for the clean reference's WER only)
     text: Optional[Dict[str, str]] = None   # reference transcripts (WER when an ASR model is given)
     extra: dict = field(default_factory=dict)  # added to scores.json (system, set, nfe, rtf ...)
-
-
-def load_signal(value: str) -> np.ndarray:
-    """An scp value: an audio/video file, or an ark entry (``file.ark:offset``) from stage 2."""
-    if ".ark:" in value:
-        from avdm.fileio import load_ark
-
-        return np.asarray(load_ark(value), np.float32)
-    from avdm.audio_io import load_audio
-
-    return load_audio(value)
 
 
 def check_coverage(job: ScoreJob, inf_skipped: Sequence[str] = (), require_all_refs: bool = False) -> None:

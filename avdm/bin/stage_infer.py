@@ -25,9 +25,9 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
-from avdm import SAMPLES_PER_FRAME
+from avdm.data.dumpset import DumpSet
 from avdm.inference.decode_config import load_decode_config, utt_seed
-from avdm.fileio import atomic_open, load_ark, read_kv, replace_dir, require_files, staging_dir, write_kv
+from avdm.fileio import atomic_open, read_kv, replace_dir, require_files, staging_dir, write_kv
 from avdm.logging_setup import setup_logging
 from avdm.launch import JobsFailed
 from avdm.parallel import job_dir, merge_lists, run_split
@@ -58,24 +58,15 @@ def run_part(keys, data_dirs, model_dir: Path, job: str, config: dict, out_dirs,
 def _run_set(keys, data_dir: Path, out_dir: Path, model, decoder, job: str, seed: int) -> None:
     from avdm.audio_io import save_wav
 
-    lip_scp = read_kv(data_dir / "lip.scp")
-    audio_fmt = (data_dir / "audio_format").read_text().strip() if (data_dir / "audio_format").exists() else "flac"
-    noisy_scp = read_kv(data_dir / "noisy.scp") if job != "generate" else {}
-    shapes = read_kv(data_dir / "lip_shape")
+    ds = DumpSet(data_dir)
+    for name in ("lip.scp", "lip_shape") + (() if job == "generate" else ("noisy.scp",)):
+        ds.list(name)  # a malformed list fails the job, before any utterance
     wavs, nfes, rtfs, skipped = {}, {}, {}, {}
     for utt in tqdm(keys, desc=f"{job} {data_dir.name}", unit="utt", mininterval=5):
         try:
-            lips = None if model.audio_only else np.asarray(load_ark(lip_scp[utt], f"{data_dir}/lip.scp"))
-            n_frames = int(shapes[utt].split(",")[0])
-            noisy = None
-            if job != "generate":
-                if audio_fmt == "ark":
-                    noisy = np.asarray(load_ark(noisy_scp[utt], f"{data_dir}/noisy.scp"), np.float32)
-                else:
-                    from avdm.audio_io import load_audio
-
-                    noisy = load_audio(noisy_scp[utt])
-                noisy = noisy[:n_frames * SAMPLES_PER_FRAME]
+            lips = None if model.audio_only else ds.lips(utt)
+            n_frames = ds.n_frames(utt)
+            noisy = None if job == "generate" else ds.audio("noisy.scp", utt, n_frames)
             res = decoder(lips, noisy, n_frames, seed=utt_seed(seed, utt))
         except Exception as e:  # one bad utterance (a missing ark, a short file...) is logged and skipped
             reason = " ".join(f"{type(e).__name__}: {e}".split())
@@ -122,8 +113,7 @@ def main(argv=None) -> int:
         return 0
     try:
         for data in datas:
-            need = [data / "lip.scp", data / "lip_shape"] + ([data / "noisy.scp"] if args.job != "generate" else [])
-            require_files(*need, stage_hint="stage 2")
+            DumpSet(data).require("lip.scp", "lip_shape", *(["noisy.scp"] if args.job != "generate" else []))
         require_files(model_dir, stage_hint="stage 3")
         from avdm.inference.jobs import DecodeConfig
 
@@ -136,7 +126,7 @@ def main(argv=None) -> int:
     # the finished results of an earlier run stay until then (and stay if this run fails)
     stages = [staging_dir(o) for o in outs]
     logdir = stages[0] / "logdir"
-    all_keys = {f"{i}/{utt}": utt for i, d in enumerate(datas) for utt in read_kv(d / "lip_shape")}
+    all_keys = {f"{i}/{utt}": utt for i, d in enumerate(datas) for utt in DumpSet(d).list("lip_shape")}
     write_kv(logdir / "keys.scp", all_keys, sort=False)
     parts = logdir / "keys.JOB.scp"
     split_outs = ",".join(str(job_dir(s)) for s in stages)
