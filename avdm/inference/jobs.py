@@ -10,10 +10,10 @@ import torch
 
 from avdm import SAMPLES_PER_FRAME
 from avdm.inference.chunking import process_chunked
+from avdm.inference.job_list import JOBS
 from avdm.registry import SAMPLERS
 from avdm.sampling.posterior import Compression
 
-JOBS = ("generate", "enhance", "enhance_unsup")
 GENERATED_PEAK = 0.5  # generated speech has no reference level: written at this peak
 
 
