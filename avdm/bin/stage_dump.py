@@ -4,7 +4,8 @@
         [--lip_dir dump/lip/<base>] [--audio_format flac|ark] [--write_stats]
 
 Writes out_dir/{wav.scp,noisy.scp,noise.scp,lip.scp,lip_shape,utt2num_samples,text,utt2spk,
-spk2utt,skipped,audio_format} with the same keys in every per-utterance file; with
+spk2utt,skipped,audio_format} with the same keys in every per-utterance file, a condition set's
+condition and base_set (avdm.data.condition) and, with
 --write_stats, lip_stats.json (mean and std of the lip pixels, for the model's normalisation).
 Every kept utterance has exactly 640 samples per video frame.  The set is built beside out_dir and
 replaces it only once complete: an earlier dump stays until then (and stays if this run fails).
@@ -117,7 +118,9 @@ def main(argv=None) -> int:
             write_kv(out / name, {k: v for k, v in read_kv(data / name).items() if k in keys})
     if (data / "utt2spk").is_file():
         write_kv(out / "spk2utt", spk2utt_from(read_kv(out / "utt2spk")))
-    for name in ("base_set", "corpus"):  # corpus: what stage 3 records as the model's training data
+    # condition + base_set: what the set is (avdm.data.condition); corpus: what stage 3 records as the
+    # model's training data
+    for name in ("base_set", "condition", "corpus"):
         if (data / name).is_file():
             shutil.copy(data / name, out / name)
     if args.lip_dir:

@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from avdm.data.dumpset import DumpSet
 from avdm.inference.decode_config import load_decode_config, utt_seed
+from avdm.inference.job_list import JOBS, job as job_of
 from avdm.fileio import atomic_open, read_kv, replace_dir, require_files, staging_dir, write_kv
 from avdm.logging_setup import setup_logging
 from avdm.launch import JobsFailed
@@ -55,18 +56,23 @@ def run_part(keys, data_dirs, model_dir: Path, job: str, config: dict, out_dirs,
         _run_set(utts, Path(data_dirs[idx]), Path(out_dirs[idx]), model, decoder, job, seed)
 
 
+def input_lists(job: str):
+    """The lists of a dump dir that ``job`` reads."""
+    return ("lip.scp", "lip_shape") + (("noisy.scp",) if job_of(job).noisy_input else ())
+
+
 def _run_set(keys, data_dir: Path, out_dir: Path, model, decoder, job: str, seed: int) -> None:
     from avdm.audio_io import save_wav
 
-    ds = DumpSet(data_dir)
-    for name in ("lip.scp", "lip_shape") + (() if job == "generate" else ("noisy.scp",)):
+    ds, noisy_input = DumpSet(data_dir), job_of(job).noisy_input
+    for name in input_lists(job):
         ds.list(name)  # a malformed list fails the job, before any utterance
     wavs, nfes, rtfs, skipped = {}, {}, {}, {}
     for utt in tqdm(keys, desc=f"{job} {data_dir.name}", unit="utt", mininterval=5):
         try:
             lips = None if model.audio_only else ds.lips(utt)
             n_frames = ds.n_frames(utt)
-            noisy = None if job == "generate" else ds.audio("noisy.scp", utt, n_frames)
+            noisy = ds.audio("noisy.scp", utt, n_frames) if noisy_input else None
             res = decoder(lips, noisy, n_frames, seed=utt_seed(seed, utt))
         except Exception as e:  # one bad utterance (a missing ark, a short file...) is logged and skipped
             reason = " ".join(f"{type(e).__name__}: {e}".split())
@@ -86,7 +92,7 @@ def _run_set(keys, data_dir: Path, out_dir: Path, model, decoder, job: str, seed
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="stage_infer", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--job", required=True, choices=("generate", "enhance", "enhance_unsup"))
+    p.add_argument("--job", required=True, choices=JOBS)
     p.add_argument("--model_dir", required=True)
     p.add_argument("--data_dir", required=True, help="dump dir(s), comma-separated")
     p.add_argument("--out_dir", required=True, help="output dir(s), comma-separated, one per data dir")
@@ -113,7 +119,7 @@ def main(argv=None) -> int:
         return 0
     try:
         for data in datas:
-            DumpSet(data).require("lip.scp", "lip_shape", *(["noisy.scp"] if args.job != "generate" else []))
+            DumpSet(data).require(*input_lists(args.job))
         require_files(model_dir, stage_hint="stage 3")
         from avdm.inference.jobs import DecodeConfig
 

@@ -2,12 +2,11 @@
 
 A dump dir has ``wav.scp`` (clean reference), ``lip.scp`` + ``lip_shape`` (lips; the first field
 of the shape is the frame count), ``noisy.scp`` for the noisy condition sets, ``utt2spk``,
-``text``, ``utt2snr`` and ``audio_format`` (``flac``: scp values are audio files; ``ark``: Kaldi
+``text``, ``utt2snr``, ``condition`` (:mod:`avdm.data.condition`) and ``audio_format`` (``flac``: scp values are audio files; ``ark``: Kaldi
 ark entries ``file.ark:offset``).
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -115,17 +114,6 @@ def load_set(data_dir, max_utts: Optional[int] = None, noisy: bool = True, lips:
     if not out:
         raise ValueError(f"{ds.dir}: no utterance with all of {', '.join(need)}")
     return out
-
-
-def snr_of(data_dir) -> Optional[float]:
-    """The SNR (dB) of a noisy condition set: from ``utt2snr``, else from a ``_snr<S>`` name."""
-    d = Path(data_dir)
-    if (d / "utt2snr").is_file():
-        values = {float(v) for v in read_kv(d / "utt2snr").values()}
-        if len(values) == 1:
-            return values.pop()
-    m = re.search(r"snr(-?\d+(?:\.\d+)?)", d.name)
-    return float(m.group(1)) if m else None
 
 
 def fit_length(lips: np.ndarray, n_frames: int) -> np.ndarray:
