@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-
 from avdm.data.dumpset import load_signal
 from avdm.fileio import atomic_open, read_kv, write_kv
 from avdm.metrics import METRICS, mean_ci, score_pair
