@@ -8,23 +8,22 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import yaml
 
+from avdm.data.condition import Condition, condition_of
+from avdm.inference.job_list import INFERENCE_JOBS, is_audio_only, job as job_of, parse_output_dir_name
 from avdm.markdown_table import number, row, table
 
 logger = logging.getLogger(__name__)
 
 COLUMNS = (("pesq_wb", "PESQ-WB", 2), ("pesq_nb", "PESQ-NB", 2), ("stoi", "STOI", 3), ("estoi", "ESTOI", 3),
            ("sisdr", "SI-SDR", 1), ("wer", "WER %", 1))
-JOB_TITLES = {"enhance": "Supervised AV enhancement (enhance)",
-              "enhance_unsup": "Unsupervised AV enhancement (enhance_unsup)",
-              "generate": "Lip-to-speech generation (generate)"}
-_COND = re.compile(r"^(?P<base>.+)_snr(?P<snr>-?[\d.]+)_(?P<kind>seen|heldout|talker)$")
+# the report's sections: the enhancement jobs first, then generation
+JOB_TITLES = {j.name: j.title for j in sorted(INFERENCE_JOBS, key=lambda j: not j.noisy_input)}
 NO_VALUE = "–"  # the cell of a score that was not measured
 KIND_TITLES = {"seen": "seen noise types", "heldout": "held-out noise types",
                "talker": "competing talker (another unseen speaker)"}
@@ -56,29 +55,21 @@ def find_systems(exp_dir: Path) -> List[System]:
         if tag_dir.name == "reference":
             systems.append(System("clean reference", "reference", run_dir.name, _load_json(scores), True, "", {}))
             continue
-        m = re.match(r"^(generate|enhance_unsup|enhance)_(.+)$", run_dir.name)
-        if not m or not (tag_dir / "config.yaml").is_file():
+        job_and_set = parse_output_dir_name(run_dir.name)
+        if not job_and_set or not (tag_dir / "config.yaml").is_file():
             continue
         config = yaml.safe_load((tag_dir / "config.yaml").read_text()) or {}
-        enc = str(config.get("visual_encoder")).lower()
         decode = {}
         if (run_dir / "decode_config.yaml").is_file():
             decode = yaml.safe_load((run_dir / "decode_config.yaml").read_text()) or {}
-        systems.append(System(tag_dir.name, m.group(1), m.group(2), _load_json(scores), enc in ("none", "null"),
+        systems.append(System(tag_dir.name, *job_and_set, _load_json(scores), is_audio_only(config),
                               str(config.get("config", "")), decode))
     return systems
 
 
-def condition_of(set_name: str):
-    m = _COND.match(set_name)
-    if not m:
-        return None
-    return m.group("base"), float(m.group("snr")), m.group("kind")
-
-
-def base_of(set_name: str) -> str:
-    cond = condition_of(set_name)
-    return cond[0] if cond else set_name
+def set_conditions(systems: List[System], dump_dir: Path) -> Dict[str, Optional[Condition]]:
+    """The condition of every scored set, read from its stage-2 dump dir (None: a clean set)."""
+    return {s.set: condition_of(dump_dir / s.set) for s in systems}
 
 
 def _row(name: str, s: System) -> str:
@@ -121,6 +112,7 @@ def build_report(exp_dir: Path, out: Path, command: str = "./run.sh --stage 5 --
     systems = find_systems(exp_dir)
     if not systems:
         raise FileNotFoundError(f"no scoring results under {exp_dir}/*/*/scoring: run stages 4 and 5 first")
+    conds = set_conditions(systems, dump_dir)
     lines = ["# Results", "",
              "Produced by stage 6 of the recipe from the stage-5 score files; regenerate with "
              f"`{command}`. Values are means over the test utterances (95% confidence intervals in "
@@ -130,18 +122,21 @@ def build_report(exp_dir: Path, out: Path, command: str = "./run.sh --stage 5 --
              "small difference between them as an effect. " + _wer_note(systems), ""]
     noisy = {s.set: s for s in systems if s.job == "noisy"}
     reference = {s.set: s for s in systems if s.job == "reference"}
-    for job in ("enhance", "enhance_unsup", "generate"):
+    for job in JOB_TITLES:
         js = [s for s in systems if s.job == job]
         if not js:
             continue
         lines += [f"## {JOB_TITLES[job]}", ""]
-        sets = sorted({s.set for s in js}, key=lambda n: (condition_of(n) or (n, 0.0, ""))[1:] + (n,))
+        sets = sorted({s.set for s in js}, key=lambda n: (conds[n].snr, conds[n].interferer, n) if conds[n]
+                      else (0.0, "", n))
         for set_name in sets:
-            cond = condition_of(set_name)
-            title = f"### {cond[0]}: SNR {cond[1]:g} dB, {KIND_TITLES[cond[2]]}" if cond else f"### {set_name}"
+            cond = conds[set_name]
+            title = (f"### {cond.base}: SNR {cond.snr:g} dB, {KIND_TITLES[cond.interferer]}" if cond
+                     else f"### {set_name}")
             lines += [title, ""] + _header()
-            if base_of(set_name) in reference:
-                lines.append(_row("clean reference", reference[base_of(set_name)]))
+            base = cond.base if cond else set_name
+            if base in reference:
+                lines.append(_row("clean reference", reference[base]))
             if set_name in noisy:
                 lines.append(_row("noisy input", noisy[set_name]))
             rows = sorted((s for s in js if s.set == set_name), key=lambda s: (s.audio_only, s.tag))
@@ -156,7 +151,7 @@ def build_report(exp_dir: Path, out: Path, command: str = "./run.sh --stage 5 --
         lines.append("")
     lines += _frontend_section(exp_dir)
     if figures:
-        fig_lines = make_figures(exp_dir, out.parent / "figures", systems, dump_dir)
+        fig_lines = make_figures(exp_dir, out.parent / "figures", systems, dump_dir, conds)
         if fig_lines:
             lines += ["## Figures", ""] + fig_lines + [""]
     text = "\n".join(lines)
@@ -185,7 +180,8 @@ def _frontend_section(exp_dir: Path) -> List[str]:
     return lines + [""]
 
 
-def make_figures(exp_dir: Path, fig_dir: Path, systems: List[System], dump_dir: Optional[Path] = None) -> List[str]:
+def make_figures(exp_dir: Path, fig_dir: Path, systems: List[System], dump_dir: Path,
+                 conds: Dict[str, Optional[Condition]]) -> List[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -196,11 +192,11 @@ def make_figures(exp_dir: Path, fig_dir: Path, systems: List[System], dump_dir: 
     # PESQ versus SNR per enhancement system
     series: Dict[tuple, list] = {}
     for s in systems:
-        cond = condition_of(s.set)
-        if cond is None or s.job not in ("noisy", "enhance", "enhance_unsup"):
+        cond = conds[s.set]
+        if cond is None or not (s.job == "noisy" or (s.job in JOB_TITLES and job_of(s.job).noisy_input)):
             continue
         name = "noisy input" if s.job == "noisy" else f"{_label(s)} {s.job}"
-        series.setdefault((name, cond[2]), []).append((cond[1], s.scores["pesq_wb"]["mean"]))
+        series.setdefault((name, cond.interferer), []).append((cond.snr, s.scores["pesq_wb"]["mean"]))
     if series:
         fig, ax = plt.subplots(figsize=(7, 4.5))
         for (name, kind), pts in sorted(series.items()):
@@ -217,26 +213,26 @@ def make_figures(exp_dir: Path, fig_dir: Path, systems: List[System], dump_dir: 
         plt.close(fig)
         lines.append("![PESQ-WB versus SNR (solid: seen noise types, dashed: held-out, dotted: competing talker)]"
                      "(figures/pesq_vs_snr.png)")
-    spec = _spectrogram_figure(exp_dir, fig_dir, systems, dump_dir or exp_dir.parent / "dump" / "raw")
+    spec = _spectrogram_figure(exp_dir, fig_dir, systems, dump_dir, conds)
     if spec:
         lines += ["", spec]
     return lines
 
 
 def _spectrogram_figure(exp_dir: Path, fig_dir: Path, systems: List[System], dump_dir: Path,
-                        n_utts: int = 2) -> Optional[str]:
+                        conds: Dict[str, Optional[Condition]], n_utts: int = 2) -> Optional[str]:
     """Clean / noisy / every AV system's output / generated speech of a few utterances, with lips."""
     import matplotlib.pyplot as plt
     import numpy as np
 
     from avdm.fileio import load_ark, read_kv
-    from avdm.scoring import load_signal
+    from avdm.data.dumpset import load_signal
 
     av = [s for s in systems if not s.audio_only and s.job in JOB_TITLES]
-    conds = sorted({s.set for s in av if condition_of(s.set)}, key=lambda n: (condition_of(n)[1], n))
+    noisy_sets = sorted({s.set for s in av if conds[s.set]}, key=lambda n: (conds[n].snr, n))
     gen = [s for s in av if s.job == "generate"]
-    if conds:
-        target = conds[0]
+    if noisy_sets:
+        target = noisy_sets[0]
     elif gen:
         target = gen[0].set
     else:
@@ -245,15 +241,16 @@ def _spectrogram_figure(exp_dir: Path, fig_dir: Path, systems: List[System], dum
     if not (dump / "wav.scp").is_file():
         logger.warning("no spectrogram figure: %s not found (stage 2 output)", dump / "wav.scp")
         return None
+    base = conds[target].base if conds[target] else target
     columns = [("clean", read_kv(dump / "wav.scp"))]
     if (dump / "noisy.scp").is_file():
         columns.append((f"noisy ({target})", read_kv(dump / "noisy.scp")))
     for s in sorted(av, key=lambda s: (list(JOB_TITLES).index(s.job), s.tag)):
-        if s.set == target or (s.job == "generate" and s.set == base_of(target)):
+        if s.set == target or (s.job == "generate" and s.set == base):
             scp = exp_dir / s.tag / f"{s.job}_{s.set}" / "wav.scp"
             if scp.is_file():
                 columns.append((f"{'generated' if s.job == 'generate' else s.job}: {s.tag}", read_kv(scp)))
-    lip_scp = next((p for p in (dump / "lip.scp", dump_dir / base_of(target) / "lip.scp") if p.is_file()), None)
+    lip_scp = next((p for p in (dump / "lip.scp", dump_dir / base / "lip.scp") if p.is_file()), None)
     utts = sorted(set.intersection(*(set(scp) for _, scp in columns)))[:n_utts]
     if lip_scp is None or not utts or len(columns) < 2:
         return None

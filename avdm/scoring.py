@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
-
+from avdm.data.dumpset import load_signal
 from avdm.fileio import atomic_open, read_kv, write_kv
 from avdm.metrics import METRICS, mean_ci, score_pair
 
 logger = logging.getLogger(__name__)
+
+JOB_OUTPUTS = ("scores", "skipped")  # the lists one parallel scoring job writes (write_job_lists)
 
 
 @dataclass
@@ -36,17 +37,6 @@ class ScoreJob:
     metrics: Sequence[str] = METRICS        # signal metrics ([] e.g. for the clean reference's WER only)
     text: Optional[Dict[str, str]] = None   # reference transcripts (WER when an ASR model is given)
     extra: dict = field(default_factory=dict)  # added to scores.json (system, set, nfe, rtf ...)
-
-
-def load_signal(value: str) -> np.ndarray:
-    """An scp value: an audio/video file, or an ark entry (``file.ark:offset``) from stage 2."""
-    if ".ark:" in value:
-        from avdm.fileio import load_ark
-
-        return np.asarray(load_ark(value), np.float32)
-    from avdm.audio_io import load_audio
-
-    return load_audio(value)
 
 
 def check_coverage(job: ScoreJob, inf_skipped: Sequence[str] = (), require_all_refs: bool = False) -> None:
@@ -131,33 +121,36 @@ def run_scoring(jobs: Sequence[ScoreJob], nj: int = 1, log_dir: Optional[Path] =
 
 
 def _run_parallel(entries, nj: int, log_dir: Path, asr_model, asr_decode_conf):
-    from avdm.launch import run_jobs, split_scp
+    import shutil
+
+    from avdm.parallel import job_dir, merge_lists, run_split
 
     log_dir.mkdir(parents=True, exist_ok=True)
     with atomic_open(log_dir / "score_tasks.scp") as f:
         for key, metrics, ref_value, inf_value in entries:
             f.write(f"{key} {','.join(metrics) or '-'} {ref_value} {inf_value}\n")
-    parts = split_scp(str(log_dir / "score_tasks.scp"), nj, str(log_dir / "score_tasks.JOB.scp"))
-    for j in range(1, len(parts) + 1):
-        (log_dir / f"score_out.{j}.jsonl").unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "avdm.bin.score_job", "--tasks", str(log_dir / "score_tasks.JOB.scp"),
-           "--out", str(log_dir / "score_out.JOB.jsonl")]
+    out_root = log_dir / "score_out"
+    if out_root.exists():
+        shutil.rmtree(out_root)  # a job's lists must be its own, never an earlier run's
+    parts = log_dir / "score_tasks.JOB.scp"
+    cmd = [sys.executable, "-m", "avdm.bin.score_job", "--tasks", str(parts), "--out_dir", str(job_dir(out_root))]
     if asr_model:
         cmd += ["--asr_model", str(asr_model)]
         if asr_decode_conf:
             cmd += ["--asr_decode_conf", str(asr_decode_conf)]
-    logger.info("scoring %d utterances in %d jobs (logs: %s)", len(entries), len(parts), log_dir / "score.*.log")
-    run_jobs(cmd, len(parts), str(log_dir / "score.JOB.log"), env={"OMP_NUM_THREADS": "1"})
-    results, skipped = {}, {}
-    for j in range(1, len(parts) + 1):
-        with open(log_dir / f"score_out.{j}.jsonl", encoding="utf-8") as f:
-            for line in f:
-                rec = json.loads(line)
-                if "skipped" in rec:
-                    skipped[rec["key"]] = rec["skipped"]
-                else:
-                    results[rec["key"]] = rec["scores"]
-    return results, skipped
+    logger.info("scoring %d utterances in at most %d jobs (logs: %s)", len(entries), nj, log_dir / "score.*.log")
+    n_jobs = run_split(log_dir / "score_tasks.scp", nj, cmd, parts, log_dir / "score.JOB.log",
+                       env={"OMP_NUM_THREADS": "1"})
+    merged = merge_lists(out_root, n_jobs, JOB_OUTPUTS, required=JOB_OUTPUTS)
+    return {k: json.loads(v) for k, v in merged["scores"].items()}, merged["skipped"]
+
+
+def write_job_lists(out_dir: Path, tasks, results: Dict[str, dict], skipped: Dict[str, str]) -> None:
+    """One scoring job's outputs (:data:`JOB_OUTPUTS`): ``scores`` (key, JSON of its scores) and
+    ``skipped`` (key, reason), in task order."""
+    write_kv(Path(out_dir) / "skipped", [(k, skipped[k]) for k, *_ in tasks if k in skipped], sort=False)
+    write_kv(Path(out_dir) / "scores", [(k, json.dumps(results[k], sort_keys=True)) for k, *_ in tasks
+                                        if k not in skipped], sort=False)
 
 
 def read_tasks(path) -> List[Tuple[str, Sequence[str], str, str]]:

@@ -13,6 +13,7 @@ import torch
 import yaml
 
 from avdm.audio_io import save_wav
+from avdm.data.condition import write_condition
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,6 +50,7 @@ def make_dump(d, n=2, frames=13, snr=-5, seed=0):
     for name, content in rows.items():
         (d / name).write_text("".join(f"{k} {v}\n" for k, v in sorted(content.items())))
     (d / "audio_format").write_text("flac\n")
+    write_condition(d, "test", snr, "seen")
     return d
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from avdm.data.condition import Condition, condition_of, write_condition
 from avdm.audio_io import load_audio, save_wav
 from avdm.fileio import read_kv, write_kv
 
@@ -54,7 +55,7 @@ def corpus(tmp_path_factory):
         write_kv(cond / f"{kind}.scp", {k: wav / f"{k}_{kind}.wav" for k in keys})
     write_kv(cond / "utt2snr", {k: "0" for k in keys})
     write_kv(cond / "utt2noise", {k: "babble" for k in keys})
-    (cond / "base_set").write_text("train\n")
+    write_condition(cond, "train", 0, "seen")
     # a noise bank: any lengths, no speakers, no lips
     noise = root / "data" / "noise_train"
     for i, n in enumerate((3000, 5000, 7000)):
@@ -131,6 +132,7 @@ def test_ark_dump_of_a_condition_set(corpus):
     for name in ("wav.scp", "noisy.scp", "noise.scp", "lip.scp", "utt2num_samples", "utt2snr", "utt2noise"):
         assert list(read_kv(out / name)) == kept, name
     assert (out / "base_set").read_text() == "train\n"
+    assert condition_of(out) == Condition("train", 0.0, "seen")  # what the set is travels with it
     assert (out / "audio_format").read_text() == "ark\n"
     assert not (out / "lip_stats.json").exists()  # only with --write_stats
     ds = ESPnetDataset([(str(out / "wav.scp"), "speech", "kaldi_ark"),

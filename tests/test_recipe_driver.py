@@ -101,7 +101,7 @@ def test_driver_rejects_unknown_option(recipe):
 
 
 def test_model_jobs_by_mode(tmp_path):
-    from avdm.bin.model_jobs import jobs_for
+    from avdm.inference.job_list import jobs_for
 
     assert jobs_for({"model_conf": {"mode": "prior"}, "visual_encoder": "light_cnn"}) == ["generate", "enhance_unsup"]
     assert jobs_for({"model_conf": {"mode": "conditional"}}) == ["enhance"]

@@ -4,7 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from avdm.report import build_report, condition_of
+from avdm.data.condition import write_condition
+from avdm.report import build_report
 
 
 def _fixture_scores(d, pesq_wb, estoi, extra=None, wer=None):
@@ -32,13 +33,26 @@ def _exp(tmp_path, wer=False):
     for snr in (-5, 5):
         _fixture_scores(exp / "noisy_input" / f"test_snr{snr}_seen" / "scoring", 1.2, 0.5,
                         wer=50.0 if wer else None)
+        # the dumps say what each set is (stage 0 writes it, stage 2 copies it)
+        dump = tmp_path / "dump" / "raw" / f"test_snr{snr}_seen"
+        dump.mkdir(parents=True)
+        write_condition(dump, "test", snr, "seen")
+    (tmp_path / "dump" / "raw" / "test").mkdir()
     return exp
 
 
-def test_condition_names():
-    assert condition_of("test_snr-5_heldout") == ("test", -5.0, "heldout")
-    assert condition_of("dev_snr2.5_seen") == ("dev", 2.5, "seen")
-    assert condition_of("test") is None
+def test_the_condition_comes_from_the_dump_not_the_name(tmp_path):
+    exp = _exp(tmp_path)
+    dump = tmp_path / "dump" / "raw" / "test_snr-5_seen"
+    write_condition(dump, "test", 2.5, "talker")
+    text = build_report(exp, tmp_path / "RESULTS.md", figures=False)
+    assert "### test: SNR 2.5 dB, competing talker" in text and "SNR -5 dB" not in text
+    # a noisy set dumped before conditions were recorded: a clear error saying what to rerun
+    (dump / "condition").unlink()
+    (dump / "noisy.scp").write_text("u1 x.wav\n")
+    with pytest.raises(ValueError, match=r"test_snr-5_seen is a noisy set without a 'condition' file .* "
+                                         r"rerun stages 0-2"):
+        build_report(exp, tmp_path / "RESULTS.md", figures=False)
 
 
 def test_report_from_fixture_scores(tmp_path):
@@ -88,7 +102,6 @@ def test_spectrogram_figure_from_fixture_dumps(tmp_path):
 
     exp = _exp(tmp_path)
     dump = tmp_path / "dump" / "raw" / "test_snr-5_seen"
-    dump.mkdir(parents=True)
     rng = np.random.default_rng(0)
     scp = {}
     for name in ("clean", "noisy", "enh"):
@@ -122,6 +135,7 @@ def test_report_cli(tmp_path):
     from avdm.bin.report import main
 
     exp = _exp(tmp_path)
-    assert main(["--exp_dir", str(exp), "--out", str(tmp_path / "R.md"), "--no_figures"]) == 0
+    assert main(["--exp_dir", str(exp), "--dump_dir", str(tmp_path / "dump" / "raw"), "--out", str(tmp_path / "R.md"),
+                 "--no_figures"]) == 0
     assert (tmp_path / "R.md").read_text().startswith("# Results")
     assert main(["--exp_dir", str(tmp_path / "none"), "--out", str(tmp_path / "R2.md")]) == 1

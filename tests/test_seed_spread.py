@@ -7,8 +7,17 @@ from pathlib import Path
 import pytest
 
 from avdm.bench.seed_spread import METRICS, main, spread, to_markdown
+from avdm.data.condition import write_condition
 
 KEYS = ["dev_snr-5_heldout__u1", "dev_snr-5_heldout__u2", "dev_snr5_seen__u1", "dev_snr5_seen__u2"]
+
+
+def _dumps(root):
+    """The dumps of the condition sets of KEYS: their conditions are read there."""
+    for name, snr, kind in (("dev_snr-5_heldout", -5, "heldout"), ("dev_snr5_seen", 5, "seen")):
+        (root / "dump" / name).mkdir(parents=True)
+        write_condition(root / "dump" / name, "dev", snr, kind)
+    return root / "dump"
 
 
 def _scored(root, name, values):
@@ -24,7 +33,7 @@ def test_per_seed_differences_means_and_snr_groups(tmp_path):
     a = [_scored(tmp_path, "a0", [0.5, 0.7, 0.8, 0.6]), _scored(tmp_path, "a1", [0.4, 0.4, 0.6, 0.6])]
     b = [_scored(tmp_path, "b0", [0.4, 0.6, 0.7, 0.5]), _scored(tmp_path, "b1", [0.5, 0.5, 0.7, 0.7])]
     noisy = _scored(tmp_path, "noisy", [0.3, 0.3, 0.5, 0.5])
-    res = spread({"AV": a, "AO": b}, noisy)
+    res = spread({"AV": a, "AO": b}, noisy, _dumps(tmp_path))
     e = res["metrics"]["estoi"]
     assert res["seeds"] == 2 and res["n_utts"] == 4
     assert e["per_seed"][0]["AV"] == pytest.approx(0.65) and e["per_seed"][0]["AO"] == pytest.approx(0.55)
@@ -64,7 +73,7 @@ def test_runs_that_scored_different_utterances_are_an_error(tmp_path):
     lines = (b / "scoring" / "utt2estoi").read_text().splitlines()
     (b / "scoring" / "utt2estoi").write_text("\n".join(lines[:-1]) + "\n")
     with pytest.raises(ValueError, match="AO seed 0 and AV seed 0 scored different utterances, e.g. dev_snr5_seen__u2"):
-        spread({"AV": a, "AO": [b]})
+        spread({"AV": a, "AO": [b]}, dump_dir=_dumps(tmp_path))
 
 
 def test_unequal_seed_counts_and_three_systems_are_refused(tmp_path):
@@ -80,7 +89,8 @@ def test_cli_writes_json_and_names_a_missing_score_dir(tmp_path, capsys):
     _scored(tmp_path, "a0", [0.5, 0.6, 0.7, 0.8])
     _scored(tmp_path, "b0", [0.5, 0.5, 0.5, 0.5])
     out = tmp_path / "seeds.json"
-    assert main(["--system", f"AV={tmp_path / 'a0'}", "--system", f"AO={tmp_path / 'b0'}", "--out", str(out)]) == 0
+    assert main(["--system", f"AV={tmp_path / 'a0'}", "--system", f"AO={tmp_path / 'b0'}", "--out", str(out),
+                 "--dump_dir", str(_dumps(tmp_path))]) == 0
     assert json.loads(out.read_text())["metrics"]["pesq_wb"]["per_seed"][0]["diff"] == pytest.approx(0.15)
     assert "| AV - AO ESTOI" in capsys.readouterr().out.replace("| seed | AV | AO ", "")
     assert main(["--system", f"AV={tmp_path / 'a0'}", "--system", f"AO={tmp_path / 'nope'}"]) == 1

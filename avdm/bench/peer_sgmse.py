@@ -38,7 +38,7 @@ import numpy as np
 
 from avdm import SAMPLES_PER_FRAME, VIDEO_FPS
 from avdm.bench import evaluate
-from avdm.data.dumpset import load_set
+from avdm.data.dumpset import DumpSet, load_set
 from avdm.bench.record import budget_of, header
 
 logger = logging.getLogger(__name__)
@@ -119,11 +119,6 @@ def budget_overrides(avdm_config: dict) -> List[str]:
     return out
 
 
-def _data_args(d: Path, prefix: str) -> List[str]:
-    return [f"--{prefix}_data_path_and_name_and_type", f"{d}/noisy.scp,speech_mix,sound",
-            f"--{prefix}_data_path_and_name_and_type", f"{d}/wav.scp,speech_ref1,sound"]
-
-
 def train(args, avdm_config: dict) -> Path:
     """Noisy copies of the training and validation sets, their shape files, then espnet2 training.
 
@@ -148,7 +143,10 @@ def train(args, avdm_config: dict) -> Path:
     cmd = py + ["--output_dir", str(exp), "--resume", "true",
                 "--train_shape_file", str(stats / "train" / "speech_mix_shape"),
                 "--valid_shape_file", str(stats / "valid" / "speech_mix_shape")]
-    cmd += _data_args(tr, "train") + _data_args(va, "valid") + budget_overrides(avdm_config)
+    for d, prefix in ((tr, "train"), (va, "valid")):
+        cmd += DumpSet(d).espnet_args(prefix, (("noisy.scp", "speech_mix", "sound"),
+                                               ("wav.scp", "speech_ref1", "sound")))
+    cmd += budget_overrides(avdm_config)
     logger.info("peer: training %s -> %s (log: %s)", args.peer_config, exp, exp / "train.log")
     if run_logged(cmd, exp / "train.log") != 0:
         raise RuntimeError(f"peer training failed; see {exp / 'train.log'}")

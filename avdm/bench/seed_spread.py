@@ -24,7 +24,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from avdm.fileio import read_kv
 from avdm.markdown_table import number, table
 from avdm.metrics import mean_ci
-from avdm.report import COLUMNS, condition_of
+from avdm.data.condition import condition_of
+from avdm.report import COLUMNS
 
 METRICS = ("pesq_wb", "stoi", "estoi", "sisdr")
 TITLE = {key: title for key, title, _ in COLUMNS}
@@ -49,13 +50,14 @@ def common_keys(runs: Sequence[Dict[str, float]], names: Sequence[str]) -> List[
     return sorted(keys)
 
 
-def condition_key(key: str) -> Optional[Tuple[float, str]]:
-    """(SNR, kind) of a ``<condition set>__<utterance>`` key, or None for a set without a condition."""
-    cond = condition_of(key.split("__", 1)[0])
-    return (cond[1], cond[2]) if cond else None
+def condition_key(key: str, dump_dir: Path) -> Optional[Tuple[float, str]]:
+    """(SNR, kind) of a ``<condition set>__<utterance>`` key, read from the set's dump in ``dump_dir``;
+    None for a set without a condition."""
+    cond = condition_of(Path(dump_dir) / key.split("__", 1)[0])
+    return (cond.snr, cond.interferer) if cond else None
 
 
-def spread(systems: Dict[str, List[Path]], noisy: Optional[Path] = None) -> dict:
+def spread(systems: Dict[str, List[Path]], noisy: Optional[Path] = None, dump_dir: Path = Path("dump/raw")) -> dict:
     """Per seed and over seeds: pooled means of every system, the paired difference of the first
     system minus the second (mean and 95% interval over utterances), and both per condition."""
     names = list(systems)
@@ -72,7 +74,7 @@ def spread(systems: Dict[str, List[Path]], noisy: Optional[Path] = None) -> dict
         flat = [r for name in names for r in runs[name]]
         ref = load_scores(noisy, m) if noisy else None
         keys = common_keys(flat + ([ref] if ref else []), labels + (["noisy input"] if ref else []))
-        cond = {k: condition_key(k) for k in keys}
+        cond = {k: condition_key(k, dump_dir) for k in keys}
         rec: dict = {"per_seed": [], "by_condition": {}}
         for ra, rb in zip(runs[a], runs[b]):
             diff, half, n = mean_ci(ra[k] - rb[k] for k in keys)
@@ -152,12 +154,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--system", action="append", type=parse_system, required=True,
                    help="NAME=scored_dir_seed0,scored_dir_seed1,... (twice: the first minus the second)")
     p.add_argument("--noisy", type=Path, help="the scored noisy input (score_dev.sh noisy - - DIR)")
+    p.add_argument("--dump_dir", type=Path, default=Path("dump/raw"),
+                   help="the dumps of the scored sets (their conditions: avdm.data.condition)")
     p.add_argument("--focus", default="estoi", choices=METRICS, help="the metric of the difference column")
     p.add_argument("--out", type=Path, help="also write the numbers as JSON here")
     args = p.parse_args(argv)
     systems = dict(args.system)
     try:
-        res = spread(systems, args.noisy)
+        res = spread(systems, args.noisy, args.dump_dir)
     except (FileNotFoundError, ValueError) as e:
         print(f"seed_spread: {e}", file=sys.stderr)
         return 1

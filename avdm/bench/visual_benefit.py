@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Dict, List
 
 from avdm.bench import evaluate
-from avdm.data.dumpset import load_set, same_speaker_lips, shifted_lips, snr_of
-from avdm.report import condition_of
+from avdm.data.condition import condition_of
+from avdm.data.dumpset import load_set, same_speaker_lips, shifted_lips
 from avdm.bench.models import load_any, load_with_decode
 from avdm.bench.record import budget_of, header, same_budget
 from avdm.bench.targets import snr_key
@@ -56,12 +56,11 @@ def av_versus_ao(args) -> dict:
         raise ValueError("visual: --cond_model must use the lips and --cond_ao_model be its audio-only twin")
     groups: Dict[tuple, List[str]] = {}
     for d in [d for d in args.data_dir.split(",") if d]:
-        snr = snr_of(d)
-        if snr is None:
-            raise ValueError(f"visual: {d}: no utt2snr and no _snr<S> in its name: which SNR is it?")
-        cond = condition_of(Path(d).name)
-        group = "talker" if cond and cond[2] == "talker" else "by_snr"
-        groups.setdefault((group, snr_key(snr)), []).append(d)
+        cond = condition_of(d)
+        if cond is None:
+            raise ValueError(f"visual: {d} is a clean set: give noisy condition sets (stage 2 dumps)")
+        group = "talker" if cond.interferer == "talker" else "by_snr"
+        groups.setdefault((group, snr_key(cond.snr)), []).append(d)
     dec_av = evaluate.make_decoder(av, "enhance", decode, args.device)
     dec_ao = evaluate.make_decoder(ao, "enhance", decode, args.device)
     out = {"decode_config": str(args.decode_enhance), "decode": decode, "by_snr": {}}

@@ -34,6 +34,7 @@ def main(argv=None) -> int:
     setup_logging()
     from avdm.audio_io import AudioError, load_audio, save_wav
     from avdm.inference.decode_config import decoder_for
+    from avdm.inference.job_list import enhancement_job
     from avdm.inference.media import (audio_and_frames, check_outputs, lips_of, match_lengths, mux,
                                       video_frames, visual_input)
     from avdm.inference.model_io import announce_corpus, load_model
@@ -49,7 +50,7 @@ def main(argv=None) -> int:
         check_outputs(pairs, [args.wav], {".wav", ".flac"} if args.wav else None)
         model, _ = load_model(args.model)
         announce_corpus(args.model)
-        job = "enhance" if model.mode == "conditional" else "enhance_unsup"
+        job = enhancement_job(model.mode)
         decoder = decoder_for(model, job, args.inference_config, args.model)
     except (FileNotFoundError, VideoError, AudioError, ValueError) as e:  # ModelNotFoundError is one
         logging.error("%s", e)

@@ -30,7 +30,7 @@ def main(argv=None) -> int:
     try:
         build_report(Path(args.exp_dir), Path(args.out), args.command, figures=not args.no_figures,
                      dump_dir=Path(args.dump_dir), run_command=args.run_command)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ValueError) as e:  # ValueError: a set without its condition (avdm.data.condition)
         logging.error("%s", e)
         return 1
     return 0

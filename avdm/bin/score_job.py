@@ -1,18 +1,18 @@
 """One parallel scoring job of stage 5 / ``avdm-score --nj N`` (started by avdm.scoring.run_scoring).
 
-    python -m avdm.bin.score_job --tasks score_tasks.JOB.scp --out score_out.JOB.jsonl
+    python -m avdm.bin.score_job --tasks score_tasks.JOB.scp --out_dir score_out/split/JOB
         [--asr_model M] [--asr_decode_conf conf/decode_asr.yaml]
 
-Task lines: ``<key> <metric,metric|-> <ref audio> <inferred audio>``; one JSON line per task out.
+Task lines: ``<key> <metric,metric|-> <ref audio> <inferred audio>``; out_dir gets ``scores`` (key and
+its scores as JSON) and ``skipped`` (key and reason).
 """
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
+from pathlib import Path
 
-from avdm.fileio import atomic_open
 from avdm.logging_setup import setup_logging
 
 logger = logging.getLogger("score_job")
@@ -22,12 +22,12 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="score_job", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tasks", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--out_dir", required=True)
     p.add_argument("--asr_model", default=None)
     p.add_argument("--asr_decode_conf", default=None)
     args = p.parse_args(argv)
     setup_logging()
-    from avdm.scoring import read_tasks, score_entries
+    from avdm.scoring import read_tasks, score_entries, write_job_lists
 
     tasks = read_tasks(args.tasks)
     transcriber = None
@@ -36,11 +36,8 @@ def main(argv=None) -> int:
 
         transcriber = Transcriber(args.asr_model, load_decode_conf(args.asr_decode_conf))
     results, skipped = score_entries(tasks, transcriber, desc=args.tasks)
-    with atomic_open(args.out) as f:
-        for key, *_ in tasks:
-            rec = {"key": key, "skipped": skipped[key]} if key in skipped else {"key": key, "scores": results[key]}
-            f.write(json.dumps(rec, sort_keys=True) + "\n")
-    logger.info("scored %d utterances (%d skipped) -> %s", len(results), len(skipped), args.out)
+    write_job_lists(Path(args.out_dir), tasks, results, skipped)
+    logger.info("scored %d utterances (%d skipped) -> %s", len(results), len(skipped), args.out_dir)
     return 0
 
 

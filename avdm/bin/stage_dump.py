@@ -4,7 +4,8 @@
         [--lip_dir dump/lip/<base>] [--audio_format flac|ark] [--write_stats]
 
 Writes out_dir/{wav.scp,noisy.scp,noise.scp,lip.scp,lip_shape,utt2num_samples,text,utt2spk,
-spk2utt,skipped,audio_format} with the same keys in every per-utterance file; with
+spk2utt,skipped,audio_format} with the same keys in every per-utterance file, a condition set's
+condition and base_set (avdm.data.condition) and, with
 --write_stats, lip_stats.json (mean and std of the lip pixels, for the model's normalisation).
 Every kept utterance has exactly 640 samples per video frame.  The set is built beside out_dir and
 replaces it only once complete: an earlier dump stays until then (and stays if this run fails).
@@ -22,8 +23,9 @@ import numpy as np
 
 from avdm.data.datadir import spk2utt_from
 from avdm.fileio import atomic_open, load_ark, read_kv, replace_dir, require_files, staging_dir, write_kv
-from avdm.launch import JobsFailed, run_jobs, split_scp
+from avdm.launch import JobsFailed
 from avdm.logging_setup import setup_logging
+from avdm.parallel import job_dir, merge_lists, run_split
 
 logger = logging.getLogger("stage_dump")
 
@@ -83,29 +85,22 @@ def main(argv=None) -> int:
     # the lists name the files where they will be after the swap
     stage = staging_dir(out)
     logdir = stage / "logdir"
-    parts = split_scp(str(data / "wav.scp"), args.nj, str(logdir / "keys.JOB.scp"), args.min_utts_per_job)
-    cmd = [sys.executable, "-m", "avdm.bin.dump_audio", "--keys", str(logdir / "keys.JOB.scp"),
-           "--data_dir", str(data), "--out_dir", str(stage / "split" / "JOB"), "--audio_format", args.audio_format]
+    parts = logdir / "keys.JOB.scp"
+    cmd = [sys.executable, "-m", "avdm.bin.dump_audio", "--keys", str(parts),
+           "--data_dir", str(data), "--out_dir", str(job_dir(stage)), "--audio_format", args.audio_format]
     if args.lip_dir:
         cmd += ["--lip_shape", str(Path(args.lip_dir) / "lip_shape")]
     if not (data / "utt2spk").is_file():
         cmd.append("--no_silence_check")  # noise banks: any signal is fine
     try:
-        run_jobs(cmd, len(parts), str(logdir / "dump.JOB.log"))
+        n_jobs = run_split(data / "wav.scp", args.nj, cmd, parts, logdir / "dump.JOB.log", args.min_utts_per_job)
     except JobsFailed as e:
         logger.error("stage 2 failed (earlier dumps, if any, are unchanged): %s", e)
         return 1
-    merged = {}
-    for j in range(1, len(parts) + 1):
-        d = stage / "split" / str(j)
-        require_files(d / "wav.scp", d / "utt2num_samples", d / "skipped", stage_hint=f"dump job {j}")
-        for f in d.iterdir():
-            if f.suffix in (".scp",) or f.name in ("utt2num_samples", "skipped"):
-                lists = read_kv(f, allow_empty_value=True)
-                if f.suffix == ".scp":  # paths inside the staging dir, as they will be after the swap
-                    lists = {k: str(out) + v[len(str(stage)):] if v.startswith(str(stage)) else v
-                             for k, v in lists.items()}
-                merged.setdefault(f.name, {}).update(lists)
+    # paths inside the staging dir are listed as they will be after the swap
+    merged = merge_lists(stage, n_jobs, ("*.scp", "utt2num_samples", "skipped"),
+                         required=("wav.scp", "utt2num_samples", "skipped"), relocate=(stage, out),
+                         stage_hint="dump job JOB")
     keys = set(merged.get("utt2num_samples", {}))
     if not keys:
         write_kv(stage / "skipped", merged.get("skipped", {}))
@@ -123,7 +118,9 @@ def main(argv=None) -> int:
             write_kv(out / name, {k: v for k, v in read_kv(data / name).items() if k in keys})
     if (data / "utt2spk").is_file():
         write_kv(out / "spk2utt", spk2utt_from(read_kv(out / "utt2spk")))
-    for name in ("base_set", "corpus"):  # corpus: what stage 3 records as the model's training data
+    # condition + base_set: what the set is (avdm.data.condition); corpus: what stage 3 records as the
+    # model's training data
+    for name in ("base_set", "condition", "corpus"):
         if (data / name).is_file():
             shutil.copy(data / name, out / name)
     if args.lip_dir:

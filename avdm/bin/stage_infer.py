@@ -25,10 +25,13 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
-from avdm import SAMPLES_PER_FRAME
+from avdm.data.dumpset import DumpSet
 from avdm.inference.decode_config import load_decode_config, utt_seed
-from avdm.fileio import atomic_open, load_ark, read_kv, replace_dir, require_files, staging_dir, write_kv
+from avdm.inference.job_list import JOBS, job as job_of
+from avdm.fileio import atomic_open, read_kv, replace_dir, require_files, staging_dir, write_kv
 from avdm.logging_setup import setup_logging
+from avdm.launch import JobsFailed
+from avdm.parallel import job_dir, merge_lists, run_split
 
 logger = logging.getLogger("stage_infer")
 
@@ -53,27 +56,23 @@ def run_part(keys, data_dirs, model_dir: Path, job: str, config: dict, out_dirs,
         _run_set(utts, Path(data_dirs[idx]), Path(out_dirs[idx]), model, decoder, job, seed)
 
 
+def input_lists(job: str):
+    """The lists of a dump dir that ``job`` reads."""
+    return ("lip.scp", "lip_shape") + (("noisy.scp",) if job_of(job).noisy_input else ())
+
+
 def _run_set(keys, data_dir: Path, out_dir: Path, model, decoder, job: str, seed: int) -> None:
     from avdm.audio_io import save_wav
 
-    lip_scp = read_kv(data_dir / "lip.scp")
-    audio_fmt = (data_dir / "audio_format").read_text().strip() if (data_dir / "audio_format").exists() else "flac"
-    noisy_scp = read_kv(data_dir / "noisy.scp") if job != "generate" else {}
-    shapes = read_kv(data_dir / "lip_shape")
+    ds, noisy_input = DumpSet(data_dir), job_of(job).noisy_input
+    for name in input_lists(job):
+        ds.list(name)  # a malformed list fails the job, before any utterance
     wavs, nfes, rtfs, skipped = {}, {}, {}, {}
     for utt in tqdm(keys, desc=f"{job} {data_dir.name}", unit="utt", mininterval=5):
         try:
-            lips = None if model.audio_only else np.asarray(load_ark(lip_scp[utt], f"{data_dir}/lip.scp"))
-            n_frames = int(shapes[utt].split(",")[0])
-            noisy = None
-            if job != "generate":
-                if audio_fmt == "ark":
-                    noisy = np.asarray(load_ark(noisy_scp[utt], f"{data_dir}/noisy.scp"), np.float32)
-                else:
-                    from avdm.audio_io import load_audio
-
-                    noisy = load_audio(noisy_scp[utt])
-                noisy = noisy[:n_frames * SAMPLES_PER_FRAME]
+            lips = None if model.audio_only else ds.lips(utt)
+            n_frames = ds.n_frames(utt)
+            noisy = ds.audio("noisy.scp", utt, n_frames) if noisy_input else None
             res = decoder(lips, noisy, n_frames, seed=utt_seed(seed, utt))
         except Exception as e:  # one bad utterance (a missing ark, a short file...) is logged and skipped
             reason = " ".join(f"{type(e).__name__}: {e}".split())
@@ -93,7 +92,7 @@ def _run_set(keys, data_dir: Path, out_dir: Path, model, decoder, job: str, seed
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="stage_infer", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--job", required=True, choices=("generate", "enhance", "enhance_unsup"))
+    p.add_argument("--job", required=True, choices=JOBS)
     p.add_argument("--model_dir", required=True)
     p.add_argument("--data_dir", required=True, help="dump dir(s), comma-separated")
     p.add_argument("--out_dir", required=True, help="output dir(s), comma-separated, one per data dir")
@@ -120,8 +119,7 @@ def main(argv=None) -> int:
         return 0
     try:
         for data in datas:
-            need = [data / "lip.scp", data / "lip_shape"] + ([data / "noisy.scp"] if args.job != "generate" else [])
-            require_files(*need, stage_hint="stage 2")
+            DumpSet(data).require(*input_lists(args.job))
         require_files(model_dir, stage_hint="stage 3")
         from avdm.inference.jobs import DecodeConfig
 
@@ -129,28 +127,27 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ValueError) as e:
         logger.error("%s", e)
         return 1
-    from avdm.launch import JobsFailed, run_jobs, split_scp
 
     # each set is built in a staging dir beside its out_dir and replaces it only once complete:
     # the finished results of an earlier run stay until then (and stay if this run fails)
     stages = [staging_dir(o) for o in outs]
     logdir = stages[0] / "logdir"
-    all_keys = {f"{i}/{utt}": utt for i, d in enumerate(datas) for utt in read_kv(d / "lip_shape")}
+    all_keys = {f"{i}/{utt}": utt for i, d in enumerate(datas) for utt in DumpSet(d).list("lip_shape")}
     write_kv(logdir / "keys.scp", all_keys, sort=False)
-    parts = split_scp(str(logdir / "keys.scp"), args.nj, str(logdir / "keys.JOB.scp"))
-    split_outs = ",".join(str(s / "split" / "JOB") for s in stages)
+    parts = logdir / "keys.JOB.scp"
+    split_outs = ",".join(str(job_dir(s)) for s in stages)
     cmd = [sys.executable, "-m", "avdm.bin.stage_infer", "--job", args.job, "--model_dir", str(model_dir),
            "--data_dir", args.data_dir, "--out_dir", split_outs, "--inference_config",
            args.inference_config, "--ngpu", str(args.ngpu), "--seed", str(args.seed),
-           "--keys", str(logdir / "keys.JOB.scp")]
+           "--keys", str(parts)]
     try:
-        run_jobs(cmd, len(parts), str(logdir / "infer.JOB.log"), gpus=args.ngpu)
+        n_jobs = run_split(logdir / "keys.scp", args.nj, cmd, parts, logdir / "infer.JOB.log", gpus=args.ngpu)
     except JobsFailed as e:
         logger.error("stage 4 failed (earlier results, if any, are unchanged): %s", e)
         return 1
     failed = False
     for data, out, stage in zip(datas, outs, stages):
-        if _merge(stage, out, len(parts), args, config, model_dir, data):
+        if _merge(stage, out, n_jobs, args, config, model_dir, data):
             replace_dir(stage, out)
         else:
             failed = True
@@ -166,13 +163,10 @@ def main(argv=None) -> int:
 def _merge(stage: Path, out: Path, n_parts: int, args, config: dict, model_dir: Path, data: Path) -> bool:
     """Merge the jobs' outputs inside ``stage``; the lists name the files where they will be once
     ``stage`` has become ``out``.  False (``out`` is left alone) when no utterance was processed."""
-    merged = {name: {} for name in ("wav.scp", "utt2nfe", "utt2rtf", "skipped")}
-    for j in range(1, n_parts + 1):
-        d = stage / "split" / str(j)
-        if not d.is_dir():
-            continue  # this job had no utterance of this set
-        for name in merged:
-            merged[name].update(read_kv(d / name, allow_empty_value=True))
+    names = ("wav.scp", "utt2nfe", "utt2rtf", "skipped")
+    # a job without an utterance of this set has no dir for it
+    merged = {name: {} for name in names}
+    merged.update(merge_lists(stage, n_parts, names, required=names, missing_ok=True))
     (stage / "wav").mkdir(parents=True, exist_ok=True)
     final = {}
     for utt, path in merged["wav.scp"].items():

@@ -17,27 +17,24 @@ from pathlib import Path
 
 from avdm import VIDEO_FPS
 from avdm.fileio import atomic_open, read_kv, replace_dir, require_files, staging_dir, write_kv
-from avdm.launch import JobsFailed, run_jobs, split_scp
+from avdm.launch import JobsFailed
 from avdm.logging_setup import setup_logging
+from avdm.parallel import job_dir, merge_lists, run_split
+
+JOB_OUTPUTS = ("lip.scp", "lip_shape", "skipped")  # what each avdm.bin.extract_lips job writes
 
 
 def merge_job_outputs(out_dir: Path, n_jobs: int, final_dir: Path = None) -> dict:
     """The job outputs of ``out_dir`` merged into its lists; with ``final_dir``, the scp names the arks
     where they will be once ``out_dir`` (a staging dir) has replaced ``final_dir``."""
-    scp, shapes, skipped = {}, {}, {}
-    for j in range(1, n_jobs + 1):
-        d = out_dir / "split" / str(j)
-        require_files(d / "lip.scp", d / "lip_shape", d / "skipped")
-        for k, v in read_kv(d / "lip.scp").items():
-            scp[k] = str(final_dir) + v[len(str(out_dir)):] if final_dir and v.startswith(str(out_dir)) else v
-        shapes.update(read_kv(d / "lip_shape", allow_empty_value=True))
-        skipped.update(read_kv(d / "skipped", allow_empty_value=True))
-    write_kv(out_dir / "lip_shape", shapes)
-    write_kv(out_dir / "skipped", skipped)
+    lists = merge_lists(out_dir, n_jobs, JOB_OUTPUTS, required=JOB_OUTPUTS,
+                        relocate=(out_dir, final_dir) if final_dir else None)
+    write_kv(out_dir / "lip_shape", lists.get("lip_shape", {}))
+    write_kv(out_dir / "skipped", lists.get("skipped", {}))
     with atomic_open(out_dir / "lip_fps") as f:
         f.write(f"{VIDEO_FPS}\n")
-    write_kv(out_dir / "lip.scp", scp)  # last: its presence means the stage finished
-    return skipped
+    write_kv(out_dir / "lip.scp", lists.get("lip.scp", {}))  # last: its presence means the stage finished
+    return lists.get("skipped", {})
 
 
 def main(argv=None) -> int:
@@ -60,18 +57,18 @@ def main(argv=None) -> int:
         return 1
     final, out = out, staging_dir(out)  # built beside the earlier lips, which stay until it is complete
     logdir = out / "logdir"
-    parts = split_scp(str(data / "video.scp"), args.nj, str(logdir / "video.JOB.scp"))
-    cmd = [sys.executable, "-m", "avdm.bin.extract_lips", "--scp", str(logdir / "video.JOB.scp"),
-           "--out_dir", str(out / "split" / "JOB"), "--detector", args.detector,
+    parts = logdir / "video.JOB.scp"
+    cmd = [sys.executable, "-m", "avdm.bin.extract_lips", "--scp", str(parts),
+           "--out_dir", str(job_dir(out)), "--detector", args.detector,
            "--detector_conf", args.detector_conf, "--max_failed_frac", str(args.max_failed_frac)]
     if args.preview:
         cmd += ["--preview", "--preview_dir", str(out / "preview")]
     try:
-        run_jobs(cmd, len(parts), str(logdir / "lips.JOB.log"))
+        n_jobs = run_split(data / "video.scp", args.nj, cmd, parts, logdir / "lips.JOB.log")
     except JobsFailed as e:
         logging.error("stage 1 failed (earlier lips, if any, are unchanged): %s", e)
         return 1
-    skipped = merge_job_outputs(out, len(parts), final)
+    skipped = merge_job_outputs(out, n_jobs, final)
     n = len(read_kv(data / "video.scp"))
     if len(skipped) == n:
         logging.error("stage 1: no utterance of %s gave lips (see %s); %s is left as it was", data,

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from avdm.fileio import read_kv, require_files
+from avdm.inference.job_list import parse_output_dir_name
 from avdm.logging_setup import setup_logging
 from avdm.metrics import METRICS
 from avdm.scoring import ScoreJob, check_coverage, read_skipped, run_scoring
@@ -90,8 +91,8 @@ def make_job(ref_dir: Path, inf_dir: Path, args) -> ScoreJob:
         text = read_kv(ref_dir / "text", allow_empty_value=True)
     extra = {"set": ref_dir.name, "system": system}
     if system not in ("noisy", "reference"):
-        extra["job"] = inf_dir.name[: -len(ref_dir.name) - 1] if inf_dir.name.endswith("_" + ref_dir.name) \
-            else inf_dir.name
+        job_and_set = parse_output_dir_name(inf_dir.name)  # a stage-4 dir; else (a trial decode) its name
+        extra["job"] = job_and_set[0] if job_and_set and job_and_set[1] == ref_dir.name else inf_dir.name
     for name in ("utt2nfe", "utt2rtf"):
         if not (args.noisy_input or args.clean_input) and (inf_dir / name).is_file():
             vals = [float(v) for v in read_kv(inf_dir / name).values()]

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import yaml
 
+from avdm.data.dumpset import DumpSet
 from avdm.dir_lock import LOCK_NAME, DirLockedError, locked
 from avdm.fileio import atomic_open, atomic_path, read_kv, refuse_pipes, require_files, write_kv
 from avdm.inference.model_io import inference_model_file
@@ -32,13 +33,6 @@ from avdm.launch import TRAINERS, die_with_driver, restore_sigint, run_logged
 from avdm.logging_setup import setup_logging
 
 logger = logging.getLogger("stage_train")
-
-
-def data_args(dump: Path, split: str, prefix: str):
-    fmt = (dump / "audio_format").read_text().strip() if (dump / "audio_format").is_file() else "flac"
-    audio_type = "kaldi_ark" if fmt == "ark" else "sound"
-    return [f"--{prefix}_data_path_and_name_and_type", f"{dump}/wav.scp,speech,{audio_type}",
-            f"--{prefix}_data_path_and_name_and_type", f"{dump}/lip.scp,lip,kaldi_ark"]
 
 
 SETUP_FILE = "train_setup.yaml"
@@ -216,7 +210,8 @@ def main(argv=None) -> int:
                          "--train_shape_file", str(stats_dir / "train" / "speech_shape"),
                          "--valid_shape_file", str(stats_dir / "valid" / "speech_shape"),
                          "--model_conf", f"lip_mean={stats['mean']}", "--model_conf", f"lip_std={stats['std']}"]
-    cmd += data_args(train, args.train_set, "train") + data_args(valid, args.valid_set, "valid")
+    for d, prefix in ((train, "train"), (valid, "valid")):
+        cmd += DumpSet(d).espnet_args(prefix, (("wav.scp", "speech", None), ("lip.scp", "lip", "kaldi_ark")))
     if mode == "conditional":
         noise = dump / args.noise_set / "wav.scp"
         talkers = float((config.get("preprocessor_conf") or {}).get("talker_prob", 0)) > 0

@@ -1,19 +1,78 @@
-"""Utterances of a stage-2 dump dir as the benchmarks use them (the inputs stage 4 reads).
+"""A stage-2 dump dir, read one way by every stage, CLI and benchmark (:class:`DumpSet`).
 
 A dump dir has ``wav.scp`` (clean reference), ``lip.scp`` + ``lip_shape`` (lips; the first field
-of the shape is the frame count), ``noisy.scp`` for the noisy condition sets and ``utt2snr``.
+of the shape is the frame count), ``noisy.scp`` for the noisy condition sets, ``utt2spk``,
+``text``, ``utt2snr``, ``condition`` (:mod:`avdm.data.condition`) and ``audio_format`` (``flac``: scp values are audio files; ``ark``: Kaldi
+ark entries ``file.ark:offset``).
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from avdm import SAMPLES_PER_FRAME
-from avdm.fileio import read_kv, require_files
+from avdm.fileio import load_ark, read_kv, require_files
+
+
+def load_signal(value: str, where: str = "scp") -> np.ndarray:
+    """An scp value: an audio/video file, or an ark entry (``file.ark:offset``) from stage 2."""
+    if ".ark:" in value:
+        return np.asarray(load_ark(value, where), np.float32)
+    from avdm.audio_io import load_audio
+
+    return load_audio(value)
+
+
+class DumpSet:
+    """The lists, audio and lips of the dump dir ``path``; each list is read once, when first used."""
+
+    def __init__(self, path):
+        self.dir = Path(path)
+        self.name = self.dir.name
+        self._lists: Dict[str, Dict[str, str]] = {}
+
+    def require(self, *names: str, stage_hint: str = "stage 2") -> None:
+        """FileNotFoundError naming every missing list of ``names`` (and the stage that writes it)."""
+        require_files(*(self.dir / n for n in names), stage_hint=stage_hint)
+
+    def has(self, name: str) -> bool:
+        return (self.dir / name).is_file()
+
+    def list(self, name: str) -> Dict[str, str]:
+        """The Kaldi list ``name`` (``wav.scp``, ``lip_shape``, ``utt2spk`` ...) as ``{utt: value}``."""
+        if name not in self._lists:
+            self._lists[name] = read_kv(self.dir / name)
+        return self._lists[name]
+
+    @property
+    def audio_format(self) -> str:
+        f = self.dir / "audio_format"
+        return f.read_text().strip() if f.is_file() else "flac"
+
+    def n_frames(self, utt: str) -> int:
+        """The video frame count of ``utt`` (its audio has this many times SAMPLES_PER_FRAME samples)."""
+        return int(self.list("lip_shape")[utt].split(",")[0])
+
+    def audio(self, scp: str, utt: str, n_frames: Optional[int] = None) -> np.ndarray:
+        """The signal of ``utt`` in the list ``scp`` (e.g. ``noisy.scp``), cut to ``n_frames`` video frames."""
+        x = load_signal(self.list(scp)[utt], str(self.dir / scp))
+        return x if n_frames is None else x[:n_frames * SAMPLES_PER_FRAME]
+
+    def lips(self, utt: str) -> np.ndarray:
+        """The lip ROIs of ``utt``, uint8 (T, H, W)."""
+        return np.asarray(load_ark(self.list("lip.scp")[utt], str(self.dir / "lip.scp")))
+
+    def espnet_args(self, prefix: str, entries: Sequence[Tuple[str, str, Optional[str]]]) -> List[str]:
+        """espnet2's ``--<prefix>_data_path_and_name_and_type`` options for ``(file, data name, type)``
+        entries; type ``None``: the audio type of this dir's ``audio_format``."""
+        audio_type = "kaldi_ark" if self.audio_format == "ark" else "sound"
+        out: List[str] = []
+        for file, name, kind in entries:
+            out += [f"--{prefix}_data_path_and_name_and_type", f"{self.dir}/{file},{name},{kind or audio_type}"]
+        return out
 
 
 @dataclass
@@ -37,43 +96,24 @@ def pick(keys: List[str], max_utts: Optional[int]) -> List[str]:
 
 def load_set(data_dir, max_utts: Optional[int] = None, noisy: bool = True, lips: bool = True) -> List[Utterance]:
     """The utterances of ``data_dir`` (all, or ``max_utts`` of them), audio cut to whole video frames."""
-    from avdm.scoring import load_signal
-
-    d = Path(data_dir)
-    need = [d / "wav.scp", d / "lip_shape"] + ([d / "lip.scp"] if lips else []) + ([d / "noisy.scp"] if noisy else [])
-    require_files(*need, stage_hint="stage 2 of the recipe")
-    wavs, shapes = read_kv(d / "wav.scp"), read_kv(d / "lip_shape")
-    spk = read_kv(d / "utt2spk") if (d / "utt2spk").is_file() else {}
-    noisy_scp = read_kv(d / "noisy.scp") if noisy else {}
-    lip_scp = None
-    if lips:
-        import kaldiio
-
-        lip_scp = kaldiio.load_scp(str(d / "lip.scp"))
+    ds = DumpSet(data_dir)
+    need = ["wav.scp", "lip_shape"] + (["lip.scp"] if lips else []) + (["noisy.scp"] if noisy else [])
+    ds.require(*need, stage_hint="stage 2 of the recipe")
+    wavs, shapes = ds.list("wav.scp"), ds.list("lip_shape")
+    spk = ds.list("utt2spk") if ds.has("utt2spk") else {}
+    noisy_scp = ds.list("noisy.scp") if noisy else {}
     out = []
     for utt in pick([u for u in shapes if u in wavs and (not noisy or u in noisy_scp)], max_utts):
-        n_frames = int(shapes[utt].split(",")[0])
-        n = n_frames * SAMPLES_PER_FRAME
-        u = Utterance(utt, n_frames, load_signal(wavs[utt])[:n], spk=spk.get(utt))
+        n_frames = ds.n_frames(utt)
+        u = Utterance(utt, n_frames, ds.audio("wav.scp", utt, n_frames), spk=spk.get(utt))
         if lips:
-            u.lips = np.asarray(lip_scp[utt])
+            u.lips = ds.lips(utt)
         if noisy:
-            u.noisy = load_signal(noisy_scp[utt])[:n]
+            u.noisy = ds.audio("noisy.scp", utt, n_frames)
         out.append(u)
     if not out:
-        raise ValueError(f"{d}: no utterance with all of {', '.join(p.name for p in need)}")
+        raise ValueError(f"{ds.dir}: no utterance with all of {', '.join(need)}")
     return out
-
-
-def snr_of(data_dir) -> Optional[float]:
-    """The SNR (dB) of a noisy condition set: from ``utt2snr``, else from a ``_snr<S>`` name."""
-    d = Path(data_dir)
-    if (d / "utt2snr").is_file():
-        values = {float(v) for v in read_kv(d / "utt2snr").values()}
-        if len(values) == 1:
-            return values.pop()
-    m = re.search(r"snr(-?\d+(?:\.\d+)?)", d.name)
-    return float(m.group(1)) if m else None
 
 
 def crop_or_repeat_last_frame(lips: np.ndarray, n_frames: int) -> np.ndarray:

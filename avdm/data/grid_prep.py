@@ -12,6 +12,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from avdm.audio_io import AudioError, load_audio, save_wav
+from avdm.data.condition import write_condition
 from avdm.data.datadir import write_data_dir
 from avdm.data.grid_grammar import name_to_sentence
 from avdm.data.mixing import mix
@@ -233,8 +234,8 @@ def make_condition_sets(out: Path, base: str, snrs: Sequence[float], seed: int,
 
         for snr in snrs:
             cond = f"{base}_snr{_snr_tag(snr)}_{kind}"
-            _write_condition_set(out, base_dir, cond, wav, snr, [seed, int(snr * 10) + 1000, 1 if kind == "seen" else 2],
-                                 draw_noise)
+            _write_condition_set(out, base_dir, cond, kind, wav, snr,
+                                 [seed, int(snr * 10) + 1000, 1 if kind == "seen" else 2], draw_noise)
             names.append(cond)
     if talker_snrs:
         names += _talker_sets(out, base_dir, base, wav, talker_snrs, seed)
@@ -267,15 +268,16 @@ def _talker_sets(out: Path, base_dir: Path, base: str, wav: Dict[str, str], snrs
     names = []
     for snr in snrs:
         cond = f"{base}_snr{_snr_tag(snr)}_talker"
-        _write_condition_set(out, base_dir, cond, wav, snr, [seed, int(snr * 10) + 1000, 3], draw_talker)
+        _write_condition_set(out, base_dir, cond, "talker", wav, snr, [seed, int(snr * 10) + 1000, 3], draw_talker)
         names.append(cond)
     return names
 
 
-def _write_condition_set(out: Path, base_dir: Path, cond: str, wav: Dict[str, str], snr: float,
+def _write_condition_set(out: Path, base_dir: Path, cond: str, kind: str, wav: Dict[str, str], snr: float,
                          seed_prefix: List[int], draw) -> None:
     """Mix every utterance of ``wav`` with the interferer ``draw(utt, i, snr, rng)`` returns
-    (signal, label for utt2noise, whether its level is its active-speech level) at ``snr`` dB."""
+    (signal, label for utt2noise, whether its level is its active-speech level) at ``snr`` dB; the
+    set records its condition (``kind``: seen, heldout or talker; :mod:`avdm.data.condition`)."""
     d = out / cond
     mix_dir = out / "local" / "mix" / cond
     noisy, noise_out, utt2snr, utt2noise, reference = {}, {}, {}, {}, {}
@@ -302,5 +304,4 @@ def _write_condition_set(out: Path, base_dir: Path, cond: str, wav: Dict[str, st
     files["wav.scp"].update(reference)  # the clean speech at its level in the mixture
     files.update({"noisy.scp": noisy, "noise.scp": noise_out, "utt2snr": utt2snr, "utt2noise": utt2noise})
     write_data_dir(d, files)
-    with atomic_open(d / "base_set") as f:
-        f.write(base_dir.name + "\n")
+    write_condition(d, base_dir.name, snr, kind)

@@ -10,6 +10,7 @@ import torch
 
 from avdm import SAMPLES_PER_FRAME
 from avdm.inference.chunking import process_chunked
+from avdm.inference.job_list import JOBS
 from avdm.registry import SAMPLERS
 from avdm.sampling.base import Callback, Observation
 

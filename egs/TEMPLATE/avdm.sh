@@ -254,12 +254,14 @@ if stage_on 4; then
     begin_stage 4 "inference"
     for t in $(model_tags); do
         need 3 "${exp_dir}/${t}/config.yaml"
-        jobs=${inference_jobs}
-        [ "${jobs}" = auto ] && jobs=$(${python} -m avdm.bin.model_jobs "${exp_dir}/${t}/config.yaml")
-        for job in ${jobs}; do
-            dconf=${inference_config:-conf/decode_${job}.yaml}
+        # one line per job: "<job> <base|condition> <decode config file>" (avdm.inference.job_list)
+        jobs=$(${python} -m avdm.bin.model_jobs "${exp_dir}/${t}/config.yaml" --jobs "${inference_jobs}") \
+            || die "no inference jobs for ${t} (see above)"
+        while read -r job inputs dconf_name <&3; do
+            [ -n "${job}" ] || continue
+            dconf=${inference_config:-conf/${dconf_name}}
             [ -f "${dconf}" ] || die "inference config ${dconf} not found"
-            if [ "${job}" = generate ]; then sets=${test_sets}; else
+            if [ "${inputs}" = base ]; then sets=${test_sets}; else
                 sets=$(for s in ${test_sets}; do condition_sets "${s}"; done)
             fi
             ins=""; outs=""
@@ -272,7 +274,7 @@ if stage_on 4; then
             ${python} -m avdm.bin.stage_infer --job "${job}" --model_dir "${exp_dir}/${t}" \
                 --data_dir "${ins}" --out_dir "${outs}" \
                 --inference_config "${dconf}" --nj "${inference_nj}" --ngpu "${ngpu}" --seed "${seed}"
-        done
+        done 3<<< "${jobs}"
     done
     end_stage 4
 fi
@@ -309,13 +311,13 @@ if stage_on 5; then
     fi
     found=0; refs=""; infs=""
     for t in $(model_tags); do
-        for d in "${exp_dir}/${t}"/*_*/; do
-            d=${d%/}
-            [ -f "${d}/wav.scp" ] || continue
-            s=${d##*/}; s=${s#generate_}; s=${s#enhance_unsup_}; s=${s#enhance_}
+        # "<set> <dir>" for each stage-4 output of the model (avdm.inference.job_list)
+        outputs=$(${python} -m avdm.bin.model_jobs --outputs "${exp_dir}/${t}") || die "cannot list ${exp_dir}/${t}"
+        while read -r s d <&3; do
+            [ -n "${d}" ] || continue
             found=1
             refs="${refs:+${refs},}${dump_dir}/raw/${s}"; infs="${infs:+${infs},}${d}"
-        done
+        done 3<<< "${outputs}"
     done
     if [ ${found} -eq 1 ]; then
         # shellcheck disable=SC2086
