@@ -61,7 +61,7 @@ def test_a_score_that_is_not_a_number_shows_as_a_dash_not_nan(tmp_path):
     difference leaves the NaN utterance out (``metrics.mean_ci``)."""
     a = [_scored(tmp_path, "a0", [0.5, math.nan, 0.8, 0.6])]
     b = [_scored(tmp_path, "b0", [0.4, 0.6, 0.7, 0.5])]
-    md = to_markdown(spread({"AV": a, "AO": b}))
+    md = to_markdown(spread({"AV": a, "AO": b}, dump_dir=_dumps(tmp_path)))
     assert "nan" not in md
     assert "| 0 | - / - / - / - | 0.55 / 0.550 / 0.550 / 0.6 | +0.100 +- 0.000 |" in md
     assert "| -5 heldout | - | 0.500 | +0.100 | +0.100 |" in md  # one utterance left: no interval
