@@ -77,3 +77,55 @@ def test_grammar_words_without_pronunciation_or_phone_token_are_errors():
     with pytest.raises(ValueError, match=r"lacks a phone of \['bin \(b ih n\)'\]"):
         lexicon_grammar([["bin", "in"]], lex, lambda ph: [{"ih": 2, "n": 3}.get(p, 9) for p in ph], unk_id=9)
 
+
+# ----------------------------------------------------------------------------- warped decoding
+def test_warp_scales_every_frequency_and_the_duration():
+    from avdm.asr.decode import warp
+
+    fs = 16000
+    x = np.sin(2 * np.pi * 1000 * np.arange(fs) / fs).astype(np.float32)
+    assert warp(x, 1.0) is x
+    y = warp(x, 0.8)  # slower: 1.25 s, the tone at 800 Hz
+    assert len(y) == 20000
+    spec = np.abs(np.fft.rfft(y[2000:18000]))
+    assert np.argmax(spec) * fs / 16000 == pytest.approx(800, abs=2)
+
+
+def test_warps_keep_the_sentence_with_the_best_score_per_frame(monkeypatch):
+    from avdm.asr.decode import Transcriber
+
+    # grammar: one slot (a | b); the unwarped input reads "a" at 0.6 per frame over 4 frames, the
+    # 0.5-warped (twice as long: 8 frames) reads "b" at 0.8 per frame: "b" wins per frame
+    dec = GrammarDecoder([["a", "b"]], [[[1], [2]]], BLANK)
+
+    def post(n, tok, p):
+        q = np.full((n, 3), (1 - p) / 2)
+        q[:, tok] = p
+        return np.log(q)
+
+    t = Transcriber.__new__(Transcriber)
+    t.grammar = dec
+    t.ctc_log_probs = lambda x: post(4, 1, .6) if len(x) == 4000 else post(8, 2, .8)
+    t.warps = [1.0]
+    x = np.zeros(4000, np.float32)
+    assert t.transcribe(x) == "a"
+    t.warps = [1.0, 0.5]
+    assert t.transcribe(x) == "b"
+    # a warp too short to align anything is skipped; none fitting gives an empty hypothesis
+    t.ctc_log_probs = lambda x: post(4, 1, .6) if len(x) == 4000 else np.zeros((0, 3))
+    assert t.transcribe(x) == "a"
+    t.ctc_log_probs = lambda x: np.zeros((0, 3))
+    assert t.transcribe(x) == ""
+
+
+def test_decode_conf_checks_warps(tmp_path):
+    from avdm.asr.decode import load_decode_conf
+
+    (tmp_path / "ok.yaml").write_text("grammar: grid\nwarps: [1.0, 0.9, 0.8]\n")
+    assert load_decode_conf(tmp_path / "ok.yaml")["warps"] == [1.0, 0.9, 0.8]
+    (tmp_path / "bad.yaml").write_text("grammar: grid\nwarps: 0.9\n")
+    with pytest.raises(ValueError, match="warps must be a list of speed factors between 0.5 and 2, got 0.9"):
+        load_decode_conf(tmp_path / "bad.yaml")
+    (tmp_path / "nogrammar.yaml").write_text("grammar: null\nwarps: [1.0, 0.9]\n")
+    with pytest.raises(ValueError, match="warps needs `grammar`"):
+        load_decode_conf(tmp_path / "nogrammar.yaml")
