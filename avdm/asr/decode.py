@@ -8,10 +8,6 @@ Decoding is espnet's CTC prefix beam search (unconstrained), or with ``grammar: 
 decoding config the best sentence of that grammar under the model's CTC posteriors
 (``avdm.asr.grammar_decode``).  A phone-token model (``token_type: phn``) spells the grammar's words
 through the ``lexicon.txt`` it was trained with (``avdm.asr.lexicon``), and needs the grammar.
-With the grammar, ``warps`` (speed factors, e.g. ``[1.0, 0.9]``)
-decodes each utterance also resampled by each factor, which scales its formants and pitch
-like a vocal-tract-length warp, and keeps the sentence with the best score per frame
-(docs/experiments.md, "Grammar-constrained ASR for WER").
 """
 from __future__ import annotations
 
@@ -117,9 +113,6 @@ class Transcriber:
         conf = dict(DEFAULT_DECODE)
         conf.update(decode_conf or {})
         grammar = conf.pop("grammar", None)
-        self.warps = [float(f) for f in conf.pop("warps", None) or [1.0]]
-        if self.warps != [1.0] and not grammar:
-            raise ValueError("ASR decoding: `warps` needs the grammar (it compares grammar scores)")
         self.lexicon = self._lexicon()
         if self.lexicon is not None and not grammar:
             raise ValueError(f"{self.model.config}: a phone-token ASR spells words only through a grammar; "
@@ -188,33 +181,14 @@ class Transcriber:
         if self.grammar is not None:
             from avdm.asr.grammar_decode import TooFewFrames
 
-            best, why = None, None
-            for factor in self.warps:
-                try:
-                    logp = self.ctc_log_probs(warp(x, factor))
-                    res = self.grammar.decode(logp)
-                except TooFewFrames as e:
-                    why = e
-                    continue
-                if best is None or res.score / len(logp) > best[0]:
-                    best = (res.score / len(logp), res)
-            if best is None:  # no sentence fits: every reference word is missed, as WER should count it
-                logger.warning("ASR: %d samples: %s; empty hypothesis", len(x), why)
+            try:
+                return " ".join(self.grammar.decode(self.ctc_log_probs(x)).words)
+            except TooFewFrames as e:  # no sentence fits: every reference word is missed, as WER should count it
+                logger.warning("ASR: %d samples: %s; empty hypothesis", len(x), e)
                 return ""
-            return " ".join(best[1].words)
         with _quiet_root(), torch.no_grad():
             results = self.s2t(torch.as_tensor(np.asarray(x, np.float32)))
         return results[0][0] if results and results[0][0] else ""
-
-
-def warp(x: np.ndarray, factor: float, fs: int = 16000) -> np.ndarray:
-    """``x`` played ``factor`` times faster: every frequency (formants, pitch) times ``factor``, as
-    espnet2's ``speed_perturb`` does in training; factor 1 returns ``x`` itself."""
-    if factor == 1.0:
-        return x
-    from avdm.audio_io import resample
-
-    return resample(np.asarray(x, np.float32), int(round(factor * fs)), fs)
 
 
 def load_decode_conf(path) -> Dict:
@@ -223,7 +197,7 @@ def load_decode_conf(path) -> Dict:
     with open(path, encoding="utf-8") as f:
         conf = yaml.safe_load(f) or {}
     allowed = {"beam_size", "ctc_weight", "lm_weight", "penalty", "nbest", "maxlenratio", "minlenratio",
-               "normalize_length", "time_sync", "grammar", "warps"}
+               "normalize_length", "time_sync", "grammar"}
     unknown = sorted(set(conf) - allowed)
     if unknown:
         raise ValueError(f"{path}: unknown ASR decoding option(s) {unknown}; accepted: {sorted(allowed)}")
@@ -232,11 +206,4 @@ def load_decode_conf(path) -> Dict:
 
         if conf["grammar"] not in GRAMMARS:
             raise ValueError(f"{path}: unknown grammar '{conf['grammar']}'; known: {', '.join(GRAMMARS)}")
-    warps = conf.get("warps")
-    if warps is not None:
-        if (not isinstance(warps, list) or not warps
-                or not all(isinstance(f, (int, float)) and 0.5 <= f <= 2.0 for f in warps)):
-            raise ValueError(f"{path}: warps must be a list of speed factors between 0.5 and 2, got {warps!r}")
-        if conf.get("grammar") is None:
-            raise ValueError(f"{path}: warps needs `grammar` (the warp is chosen by the grammar's score)")
     return conf
