@@ -93,6 +93,12 @@ def _make_set(root: Path, name: str, n: int, seed: int, pitch=WORDS) -> Path:
     return d
 
 
+def _recipe_config() -> str:
+    text = (ROOT / "conf" / "asr_ctc_lite.yaml").read_text()
+    assert "\ntoken_type: phn " in text  # the recipe's ASR reads phones
+    return text
+
+
 @pytest.fixture(scope="module")
 def tiny_asr(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("asr")
@@ -100,9 +106,12 @@ def tiny_asr(tmp_path_factory):
     _make_set(dump, "train", 8, 0)
     _make_set(dump, "dev", 4, 1)
     exp = tmp / "exp" / "asr"
-    # the recipe's config, shrunk on the command line (espnet2 merges *_conf options)
+    # the recipe's config with word tokens (the toy words have no phones), shrunk on the command line
+    # (espnet2 merges *_conf options)
+    conf = tmp / "asr_word.yaml"
+    conf.write_text(_recipe_config().replace("token_type: phn", "token_type: word"))
     cmd = [sys.executable, "-m", "avdm.bin.train_asr", "--dump_dir", str(dump), "--train_set", "train",
-           "--valid_set", "dev", "--exp_dir", str(exp), "--config", str(ROOT / "conf" / "asr_ctc_lite.yaml"),
+           "--valid_set", "dev", "--exp_dir", str(exp), "--config", str(conf),
            "--max_epoch", "1", "--batch_size", "4", "--specaug", "none",
            "--encoder_conf", "num_blocks=1", "--encoder_conf", "output_size=32", "--encoder_conf", "linear_units=32",
            "--encoder_conf", "attention_heads=2", "--frontend_conf", "n_mels=20", "--keep_nbest_models", "1"]
@@ -127,7 +136,7 @@ def test_phone_tokens_train_through_the_lexicon_and_decode_only_with_a_grammar(t
     _make_set(dump, "train", 8, 0, GRID_TONES)
     _make_set(dump, "dev", 4, 1, GRID_TONES)
     conf = tmp_path / "asr_phn.yaml"
-    conf.write_text((ROOT / "conf" / "asr_ctc_lite.yaml").read_text().replace("token_type: word", "token_type: phn"))
+    conf.write_text(_recipe_config())
     exp = tmp_path / "exp" / "asr"
     cmd = [sys.executable, "-m", "avdm.bin.train_asr", "--dump_dir", str(dump), "--exp_dir", str(exp),
            "--config", str(conf)] + TINY_ARGS
@@ -174,7 +183,7 @@ def test_train_decode_pack_and_score(tiny_asr, tmp_path, monkeypatch):
     from avdm.scoring import load_signal
 
     dump, exp = tiny_asr
-    # the recipe's config has one token per word (token_type: word)
+    # word tokens: one per word
     assert (exp / "tokens" / "tokens.txt").read_text().split() == ["<blank>", "<unk>", "high", "low", "mid",
                                                                    "<sos/eos>"]
     assert (exp / "stats" / "train" / "feats_stats.npz").is_file()
