@@ -63,17 +63,17 @@ def test_corpus_wer_and_normalization():
 WORDS = {"low": 300.0, "mid": 700.0, "high": 1500.0}
 
 
-def _utterance(words, rng):
+def _utterance(words, rng, pitch=WORDS):
     """Each word a 0.25 s tone of its own pitch, with short pauses: a toy language a CTC model can hear."""
     sr, parts = 16000, [np.zeros(1600)]
     for w in words:
         t = np.arange(int(0.25 * sr)) / sr
-        parts += [0.3 * np.sin(2 * np.pi * WORDS[w] * t) * np.hanning(len(t)), np.zeros(1600)]
+        parts += [0.3 * np.sin(2 * np.pi * pitch[w] * t) * np.hanning(len(t)), np.zeros(1600)]
     x = np.concatenate(parts)
     return (x + 0.003 * rng.standard_normal(len(x))).astype(np.float32)
 
 
-def _make_set(root: Path, name: str, n: int, seed: int) -> Path:
+def _make_set(root: Path, name: str, n: int, seed: int, pitch=WORDS) -> Path:
     from avdm.audio_io import save_wav
 
     rng = np.random.default_rng(seed)
@@ -81,8 +81,8 @@ def _make_set(root: Path, name: str, n: int, seed: int) -> Path:
     (d / "wav").mkdir(parents=True)
     scp, text, nums = [], [], []
     for i in range(n):
-        words = list(rng.choice(list(WORDS), 3))
-        x = _utterance(words, rng)
+        words = list(rng.choice(list(pitch), 3))
+        x = _utterance(words, rng, pitch)
         utt = f"{name}_{i:02d}"
         save_wav(d / "wav" / f"{utt}.wav", x)
         scp.append(f"{utt} {d}/wav/{utt}.wav")
@@ -93,6 +93,12 @@ def _make_set(root: Path, name: str, n: int, seed: int) -> Path:
     return d
 
 
+def _recipe_config() -> str:
+    text = (ROOT / "conf" / "asr_ctc_lite.yaml").read_text()
+    assert "\ntoken_type: phn " in text  # the recipe's ASR reads phones
+    return text
+
+
 @pytest.fixture(scope="module")
 def tiny_asr(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("asr")
@@ -100,9 +106,12 @@ def tiny_asr(tmp_path_factory):
     _make_set(dump, "train", 8, 0)
     _make_set(dump, "dev", 4, 1)
     exp = tmp / "exp" / "asr"
-    # the recipe's config, shrunk on the command line (espnet2 merges *_conf options)
+    # the recipe's config with word tokens (the toy words have no phones), shrunk on the command line
+    # (espnet2 merges *_conf options)
+    conf = tmp / "asr_word.yaml"
+    conf.write_text(_recipe_config().replace("token_type: phn", "token_type: word"))
     cmd = [sys.executable, "-m", "avdm.bin.train_asr", "--dump_dir", str(dump), "--train_set", "train",
-           "--valid_set", "dev", "--exp_dir", str(exp), "--config", str(ROOT / "conf" / "asr_ctc_lite.yaml"),
+           "--valid_set", "dev", "--exp_dir", str(exp), "--config", str(conf),
            "--max_epoch", "1", "--batch_size", "4", "--specaug", "none",
            "--encoder_conf", "num_blocks=1", "--encoder_conf", "output_size=32", "--encoder_conf", "linear_units=32",
            "--encoder_conf", "attention_heads=2", "--frontend_conf", "n_mels=20", "--keep_nbest_models", "1"]
@@ -111,13 +120,70 @@ def tiny_asr(tmp_path_factory):
     return dump, exp
 
 
+TINY_ARGS = ["--max_epoch", "1", "--batch_size", "4", "--specaug", "none", "--encoder_conf", "num_blocks=1",
+             "--encoder_conf", "output_size=32", "--encoder_conf", "linear_units=32", "--encoder_conf",
+             "attention_heads=2", "--frontend_conf", "n_mels=20", "--keep_nbest_models", "1"]
+GRID_TONES = {"bin": 300.0, "lay": 700.0, "set": 1500.0}  # toy speech of three GRID words
+
+
+@pytest.mark.slow
+def test_phone_tokens_train_through_the_lexicon_and_decode_only_with_a_grammar(tmp_path, monkeypatch):
+    import avdm.asr.grammar_decode as gd
+    from avdm.asr.decode import Transcriber
+    from avdm.scoring import load_signal
+
+    dump = tmp_path / "dump"
+    _make_set(dump, "train", 8, 0, GRID_TONES)
+    _make_set(dump, "dev", 4, 1, GRID_TONES)
+    conf = tmp_path / "asr_phn.yaml"
+    conf.write_text(_recipe_config())
+    exp = tmp_path / "exp" / "asr"
+    cmd = [sys.executable, "-m", "avdm.bin.train_asr", "--dump_dir", str(dump), "--exp_dir", str(exp),
+           "--config", str(conf)] + TINY_ARGS
+    r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-3000:] + (exp / "train.log").read_text()[-3000:]
+    # the phones of bin, lay and set are the tokens; the transcripts went to espnet spelt in them
+    assert (exp / "tokens" / "tokens.txt").read_text().split() == [
+        "<blank>", "<unk>", "b", "eh", "ey", "ih", "l", "n", "s", "t", "<sos/eos>"]
+    first = (dump / "train" / "text").read_text().splitlines()[0].split()
+    from avdm.asr.lexicon import GRID_LEXICON
+
+    assert (exp / "tokens" / "text_train").read_text().splitlines()[0].split() == \
+        [first[0]] + [p for w in first[1:] for p in GRID_LEXICON[w][0]]
+    assert (exp / "lexicon.txt").is_file()
+
+    with pytest.raises(ValueError, match="spells words only through a grammar"):
+        Transcriber(exp, {"beam_size": 2})
+    # the full GRID grammar needs phones this toy corpus never had
+    with pytest.raises(ValueError, match="lacks a phone of"):
+        Transcriber(exp, {"grammar": "grid"})
+    monkeypatch.setattr(gd, "grammar_slots", lambda name: [list(GRID_TONES)] * 3)
+    asr = Transcriber(exp, {"grammar": "grid"})
+    for line in (dump / "dev" / "wav.scp").read_text().splitlines():
+        words = asr.transcribe(load_signal(line.split()[1])).split()
+        assert len(words) == 3 and set(words) <= set(GRID_TONES)
+
+
+def test_phone_tokens_refuse_a_transcript_word_outside_the_lexicon(tmp_path):
+    from avdm.asr.train import train_asr
+
+    dump = tmp_path / "dump"
+    _make_set(dump, "train", 2, 0)  # the toy words low / mid / high: not GRID words
+    _make_set(dump, "dev", 1, 1)
+    conf = tmp_path / "asr_phn.yaml"
+    conf.write_text("token_type: phn\n")
+    with pytest.raises(ValueError, match=r"train/text: utterance 'train_00' has word\(s\) \[.*\] that the "
+                                         r"lexicon cannot spell"):
+        train_asr(dump, "train", "dev", tmp_path / "exp", conf)
+
+
 @pytest.mark.slow
 def test_train_decode_pack_and_score(tiny_asr, tmp_path, monkeypatch):
     from avdm.asr.decode import Transcriber, resolve_model
     from avdm.scoring import load_signal
 
     dump, exp = tiny_asr
-    # the recipe's config has one token per word (token_type: word)
+    # word tokens: one per word
     assert (exp / "tokens" / "tokens.txt").read_text().split() == ["<blank>", "<unk>", "high", "low", "mid",
                                                                    "<sos/eos>"]
     assert (exp / "stats" / "train" / "feats_stats.npz").is_file()
@@ -204,7 +270,27 @@ def test_word_and_char_token_lists(tmp_path):
         train_token_list(tmp_path / "empty", tmp_path / "e", "word")
     (tmp_path / "a.yaml").write_text("token_type: word\n")
     (tmp_path / "b.yaml").write_text("encoder: conformer\n")
-    (tmp_path / "c.yaml").write_text("token_type: phn\n")
+    (tmp_path / "c.yaml").write_text("token_type: hugging_face\n")
     assert config_token_type(tmp_path / "a.yaml") == "word" and config_token_type(tmp_path / "b.yaml") == "bpe"
-    with pytest.raises(ValueError, match="token_type 'phn' is not one of"):
+    with pytest.raises(ValueError, match="token_type .hugging_face. is not one of"):
         config_token_type(tmp_path / "c.yaml")
+
+
+@pytest.mark.parametrize("normalize, stats_file", [("global_mvn", True), ("utterance_mvn", False), (None, False)])
+def test_training_passes_the_statistics_only_to_global_mvn(tmp_path, monkeypatch, normalize, stats_file):
+    import avdm.asr.train as tr
+
+    dump = tmp_path / "dump"
+    _make_set(dump, "train", 2, 0)
+    _make_set(dump, "dev", 1, 1)
+    conf = tmp_path / "asr.yaml"
+    conf.write_text("token_type: word\n" + (f"normalize: {normalize}\n" if normalize else ""))
+    cmds = []
+    monkeypatch.setattr(tr, "run_logged", lambda cmd, log: cmds.append(cmd) or 0)
+    with pytest.raises(FileNotFoundError, match="no ASR weights"):  # nothing really trained
+        tr.train_asr(dump, "train", "dev", tmp_path / "exp", conf)
+    collect, train = cmds
+    assert "--collect_stats" in collect and "--normalize_conf" not in collect
+    assert ("--normalize_conf" in train) == stats_file
+    if stats_file:
+        assert train[train.index("--normalize_conf") + 1].endswith("stats/train/feats_stats.npz")

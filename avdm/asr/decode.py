@@ -6,7 +6,8 @@ writes), a packed ESPnet model (``.zip``/``.tar.gz`` from ``espnet2.bin.pack asr
 
 Decoding is espnet's CTC prefix beam search (unconstrained), or with ``grammar: grid`` in the
 decoding config the best sentence of that grammar under the model's CTC posteriors
-(``avdm.asr.grammar_decode``).
+(``avdm.asr.grammar_decode``).  A phone-token model (``token_type: phn``) spells the grammar's words
+through the ``lexicon.txt`` it was trained with (``avdm.asr.lexicon``), and needs the grammar.
 """
 from __future__ import annotations
 
@@ -112,6 +113,10 @@ class Transcriber:
         conf = dict(DEFAULT_DECODE)
         conf.update(decode_conf or {})
         grammar = conf.pop("grammar", None)
+        self.lexicon = self._lexicon()
+        if self.lexicon is not None and not grammar:
+            raise ValueError(f"{self.model.config}: a phone-token ASR spells words only through a grammar; "
+                             "set `grammar: grid` in the ASR decoding config")
         kwargs = dict(asr_train_config=str(self.model.config), asr_model_file=str(self.model.weights),
                       device=device, **conf)
         if self.model.bpemodel is not None:
@@ -122,10 +127,30 @@ class Transcriber:
         logger.info("ASR: %s (%s), decoding %s", self.model.config.parent, self.model.weights.name,
                     f"with the {grammar} grammar (CTC Viterbi)" if grammar else conf)
 
+    def _lexicon(self):
+        """The pronunciations of a phone-token (``phn``) model, from ``lexicon.txt`` beside its config."""
+        with open(self.model.config, encoding="utf-8") as f:
+            token_type = (yaml.safe_load(f) or {}).get("token_type")
+        if token_type != "phn":
+            return None
+        from avdm.asr.lexicon import read_lexicon
+        from avdm.asr.train import LEXICON
+
+        return read_lexicon(self.model.config.parent / LEXICON)
+
     def _grammar_decoder(self, name: str):
         from avdm.asr.grammar_decode import GrammarDecoder, grammar_slots, tokenize_grammar
 
         tok, conv = self.s2t.tokenizer, self.s2t.converter
+        if self.lexicon is not None:
+            from avdm.asr.lexicon import lexicon_grammar
+
+            try:
+                words, ids = lexicon_grammar(grammar_slots(name), self.lexicon, conv.tokens2ids, conv.unk_id,
+                                             self.s2t.asr_model.blank_id)
+            except ValueError as e:
+                raise ValueError(f"{self.model.config}: {e}") from None
+            return GrammarDecoder(words, ids, self.s2t.asr_model.blank_id)
         if tok is None:
             raise ValueError(f"{self.model.config}: the ASR has no tokenizer (sentencepiece model missing), "
                              f"so the {name} grammar's words cannot be spelt")

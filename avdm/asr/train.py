@@ -2,10 +2,12 @@
 (collect-stats pass for shapes and global MVN statistics, then training).  Resumable.
 
 The config's ``token_type`` picks the tokens: ``bpe`` (default; sentencepiece pieces), ``word``
-(one token per word: a closed vocabulary such as GRID's 51 words) or ``char``.
+(one token per word: a closed vocabulary such as GRID's 51 words), ``char``, or ``phn`` (phones:
+the transcripts spelt with the GRID lexicon, ``avdm.asr.lexicon``; espnet reads them split by space).
 
 Layout of ``exp_dir`` (an ESPnet ASR experiment dir, usable by Speech2Text or ``espnet pack``):
-``bpe/{bpe.model,tokens.txt}`` (or ``tokens/tokens.txt`` for word and char tokens), ``stats/``,
+``bpe/{bpe.model,tokens.txt}`` (or ``tokens/tokens.txt`` for word, char and phn tokens; with phn
+also ``tokens/text_<set>``, the phone transcripts, and ``lexicon.txt``, which decoding reads), ``stats/``,
 ``config.yaml``, ``train.log``, ``valid.loss.ave.pth``.
 """
 from __future__ import annotations
@@ -63,17 +65,19 @@ def train_sentencepiece(text_file: Path, out_dir: Path, vocab_size: int = 100) -
     return tokens
 
 
-TOKEN_TYPES = ("bpe", "word", "char")
+TOKEN_TYPES = ("bpe", "word", "char", "phn")
+LEXICON = "lexicon.txt"  # beside config.yaml: the pronunciations a phn model was trained with
 SPACE = "<space>"  # espnet's CharTokenizer symbol for a space
 
 
 def train_token_list(text_file: Path, out_dir: Path, token_type: str) -> Path:
-    """ESPnet token list of the words (``word``) or characters (``char``, the space as ``<space>``)
-    of the transcripts of ``text_file``: ``<blank>``, ``<unk>``, the sorted tokens, ``<sos/eos>``."""
+    """ESPnet token list of the words (``word``; ``phn``: phone transcripts, split the same way) or
+    characters (``char``, the space as ``<space>``) of the transcripts of ``text_file``: ``<blank>``,
+    ``<unk>``, the sorted tokens, ``<sos/eos>``."""
     texts = [t for t in read_kv(text_file, allow_empty_value=True).values() if t.strip()]
     if not texts:
         raise ValueError(f"{text_file}: no transcripts to learn tokens from")
-    if token_type == "word":
+    if token_type in ("word", "phn"):
         units = {w for t in texts for w in t.split()}
     elif token_type == "char":
         units = {SPACE if c == " " else c for t in texts for c in " ".join(t.split())}
@@ -87,11 +91,15 @@ def train_token_list(text_file: Path, out_dir: Path, token_type: str) -> Path:
     return tokens
 
 
-def config_token_type(config: Path) -> str:
+def _config(config: Path) -> dict:
     import yaml
 
     with open(config, encoding="utf-8") as f:
-        token_type = (yaml.safe_load(f) or {}).get("token_type", "bpe")
+        return yaml.safe_load(f) or {}
+
+
+def config_token_type(config: Path) -> str:
+    token_type = _config(config).get("token_type", "bpe")
     if token_type not in TOKEN_TYPES:
         raise ValueError(f"{config}: token_type '{token_type}' is not one of {TOKEN_TYPES}")
     return token_type
@@ -102,9 +110,9 @@ def _audio_type(dump: Path) -> str:
     return "kaldi_ark" if fmt == "ark" else "sound"
 
 
-def _data_args(dump: Path, prefix: str) -> List[str]:
+def _data_args(dump: Path, prefix: str, text: Path = None) -> List[str]:
     return [f"--{prefix}_data_path_and_name_and_type", f"{dump}/wav.scp,speech,{_audio_type(dump)}",
-            f"--{prefix}_data_path_and_name_and_type", f"{dump}/text,text,text"]
+            f"--{prefix}_data_path_and_name_and_type", f"{text or dump / 'text'},text,text"]
 
 
 def model_file(exp_dir: Path) -> Path:
@@ -128,11 +136,18 @@ def train_asr(dump_dir: Path, train_set: str, valid_set: str, exp_dir: Path, con
                   stage_hint="stage 2")
     token_type = config_token_type(config)
     token_dir = exp_dir / ("bpe" if token_type == "bpe" else "tokens")
+    texts = {"train": train / "text", "valid": valid / "text"}
+    if token_type == "phn":  # phone transcripts of both sets, then a word-style list of their phones
+        from avdm.asr.lexicon import GRID_LEXICON, phone_transcripts, write_lexicon
+
+        token_dir.mkdir(parents=True, exist_ok=True)
+        texts = {k: phone_transcripts(t, token_dir / f"text_{k}", GRID_LEXICON) for k, t in texts.items()}
+        write_lexicon(GRID_LEXICON, exp_dir / LEXICON)
     if not (token_dir / "tokens.txt").is_file():
         if token_type == "bpe":
             train_sentencepiece(train / "text", token_dir, vocab_size)
         else:
-            train_token_list(train / "text", token_dir, token_type)
+            train_token_list(texts["train"], token_dir, token_type)
     py = [sys.executable, "-m", "avdm.asr.espnet_main"]
     common = ["--config", str(config), "--ngpu", str(ngpu), "--token_type", token_type,
               "--token_list", str(token_dir / "tokens.txt"), "--cleaner", "none", "--g2p", "none"]
@@ -143,15 +158,17 @@ def train_asr(dump_dir: Path, train_set: str, valid_set: str, exp_dir: Path, con
         cmd = py + common + ["--collect_stats", "true", "--output_dir", str(stats), "--normalize", "none",
                              "--train_shape_file", str(train / "utt2num_samples"),
                              "--valid_shape_file", str(valid / "utt2num_samples")]
-        cmd += _data_args(train, "train") + _data_args(valid, "valid") + list(extra)  # extra may shape features
+        cmd += _data_args(train, "train", texts["train"]) + _data_args(valid, "valid", texts["valid"])
+        cmd += list(extra)  # extra may shape features
         logger.info("ASR: collecting statistics -> %s", stats)
         if run_logged(cmd, exp_dir / "collect_stats.log") != 0:
             raise RuntimeError(f"ASR collect-stats failed; see {exp_dir / 'collect_stats.log'}")
     cmd = py + common + ["--output_dir", str(exp_dir), "--resume", "true",
-                         "--normalize_conf", f"stats_file={stats / 'train' / 'feats_stats.npz'}",
                          "--train_shape_file", str(stats / "train" / "speech_shape"),
                          "--valid_shape_file", str(stats / "valid" / "speech_shape")]
-    cmd += _data_args(train, "train") + _data_args(valid, "valid") + list(extra)
+    if _config(config).get("normalize", "utterance_mvn") == "global_mvn":  # espnet2's default is utterance_mvn
+        cmd += ["--normalize_conf", f"stats_file={stats / 'train' / 'feats_stats.npz'}"]
+    cmd += _data_args(train, "train", texts["train"]) + _data_args(valid, "valid", texts["valid"]) + list(extra)
     logger.info("ASR: training %s -> %s (log: %s)", config, exp_dir, exp_dir / "train.log")
     if run_logged(cmd, exp_dir / "train.log") != 0:
         raise RuntimeError(f"ASR training failed; see {exp_dir / 'train.log'}")
