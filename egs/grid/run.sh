@@ -13,12 +13,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 . ./db.sh
 if [ -n "${GRID}" ]; then
     local_data_opts="--grid_root ${GRID}"
-    skip_asr=false
 else
     local_data_opts="--size demo"
-    skip_asr=true  # the demo corpus is too small for a useful ASR (docs/experiments.md, "Grammar-constrained ASR for WER")
 fi
 
+# Stage 3 also trains the small phone CTC ASR that stage 5 scores WER with (conf/asr_ctc_lite.yaml;
+# docs/experiments.md, "Grammar-constrained ASR for WER").
 # Four models: the conditional (supervised) model and the lip-conditioned prior, each with its
 # audio-only twin (identical config with visual_encoder: none) as the baseline.  Longest first:
 # stage 3 starts the next model when any slot frees.
@@ -33,5 +33,4 @@ exec ../TEMPLATE/avdm.sh \
     --inference_nj 2 \
     --train_config "${train_config}" \
     --local_data_opts "${local_data_opts}" \
-    --skip_asr "${skip_asr}" \
     "$@"
