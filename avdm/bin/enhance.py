@@ -14,9 +14,8 @@ import argparse
 import logging
 import sys
 
-from tqdm import tqdm
-
 from avdm.logging_setup import setup_logging
+
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="avdm-enhance", description=__doc__,
@@ -36,7 +35,7 @@ def main(argv=None) -> int:
     from avdm.inference.decode_config import decoder_for
     from avdm.inference.job_list import enhancement_job
     from avdm.inference.media import (audio_and_frames, check_outputs, lips_of, match_lengths, mux,
-                                      video_frames, visual_input)
+                                      process_each, video_frames, visual_input)
     from avdm.inference.model_io import announce_corpus, load_model
     from avdm.video.decode import VideoError
 
@@ -55,29 +54,22 @@ def main(argv=None) -> int:
     except (FileNotFoundError, VideoError, AudioError, ValueError) as e:  # ModelNotFoundError is one
         logging.error("%s", e)
         return 1
-    failed = []
-    for src, dst in tqdm(pairs, desc="avdm-enhance", unit="file"):
-        try:  # one bad input is reported and the next one goes on
-            lips = lips_of(src, args.detector)
-            cond = visual_input(model, lips, src)
-            if args.wav:
-                audio, n = match_lengths(load_audio(args.wav), video_frames(src, lips), args.wav, src)
-            else:
-                audio, n = audio_and_frames(src, lips)
-            res = decoder(None if cond is None else cond[:n], audio, n, seed=args.seed)
-            if args.wav:
-                save_wav(dst, res.wav)
-            else:
-                mux(src, res.wav, dst)
-            logging.info("%s -> %s (%s, NFE %d, RTF %.2f)", src, dst, job, res.nfe, res.rtf)
-        except (RuntimeError, ValueError, OSError) as e:  # VideoError, AudioError, NoFaceError...
-            logging.error("%s: not enhanced: %s", src, e)
-            failed.append(src)
-    if failed:
-        logging.error("%d of %d input(s) failed (%s); the other outputs were written", len(failed), len(pairs),
-                      ", ".join(map(str, failed)))
-        return 1
-    return 0
+
+    def enhance(src, dst):
+        lips = lips_of(src, args.detector)
+        cond = visual_input(model, lips, src)
+        if args.wav:
+            audio, n = match_lengths(load_audio(args.wav), video_frames(src, lips), args.wav, src)
+        else:
+            audio, n = audio_and_frames(src, lips)
+        res = decoder(None if cond is None else cond[:n], audio, n, seed=args.seed)
+        if args.wav:
+            save_wav(dst, res.wav)
+        else:
+            mux(src, res.wav, dst)
+        logging.info("%s -> %s (%s, NFE %d, RTF %.2f)", src, dst, job, res.nfe, res.rtf)
+
+    return process_each(pairs, enhance, "avdm-enhance", "not enhanced")
 
 
 if __name__ == "__main__":

@@ -11,8 +11,6 @@ import argparse
 import logging
 import sys
 
-from tqdm import tqdm
-
 from avdm.logging_setup import setup_logging
 
 
@@ -32,7 +30,7 @@ def main(argv=None) -> int:
     if len(args.files) % 2:
         p.error("give input/output video pairs")
     from avdm.inference.decode_config import decoder_for
-    from avdm.inference.media import check_outputs, lips_of, mux
+    from avdm.inference.media import check_outputs, lips_of, mux, process_each
     from avdm.inference.model_io import announce_corpus, load_model
     from avdm.video.decode import VideoError
 
@@ -49,23 +47,16 @@ def main(argv=None) -> int:
     except (FileNotFoundError, VideoError, ValueError) as e:  # ModelNotFoundError is one
         logging.error("%s", e)
         return 1
-    failed = []
-    for src, dst in tqdm(pairs, desc="avdm-generate", unit="file"):
-        try:  # one bad input is reported and the next one goes on
-            lips = lips_of(src, args.detector)
-            if lips is None:
-                raise VideoError(f"{src}: no face found: nothing to generate speech from")
-            res = decoder(lips, None, len(lips), seed=args.seed)
-            mux(src, res.wav, dst)
-            logging.info("%s -> %s (NFE %d, RTF %.2f)", src, dst, res.nfe, res.rtf)
-        except (RuntimeError, ValueError, OSError) as e:
-            logging.error("%s: nothing generated: %s", src, e)
-            failed.append(src)
-    if failed:
-        logging.error("%d of %d input(s) failed (%s); the other outputs were written", len(failed), len(pairs),
-                      ", ".join(map(str, failed)))
-        return 1
-    return 0
+
+    def generate(src, dst):
+        lips = lips_of(src, args.detector)
+        if lips is None:
+            raise VideoError(f"{src}: no face found: nothing to generate speech from")
+        res = decoder(lips, None, len(lips), seed=args.seed)
+        mux(src, res.wav, dst)
+        logging.info("%s -> %s (NFE %d, RTF %.2f)", src, dst, res.nfe, res.rtf)
+
+    return process_each(pairs, generate, "avdm-generate", "nothing generated")
 
 
 if __name__ == "__main__":

@@ -122,3 +122,22 @@ def mux(video_in, wav: np.ndarray, out) -> None:
             if proc.returncode != 0:
                 reason = "; ".join(line.strip() for line in proc.stderr.strip().splitlines()[-3:])
                 raise VideoError(f"cannot write {out}: ffmpeg: {reason or f'exit {proc.returncode}'}")
+
+
+def process_each(pairs, convert, desc: str, failure: str) -> int:
+    """``convert(src, dst)`` for every (input, output) pair of a CLI batch: a bad input is logged
+    (``"<src>: <failure>: <why>"``) and the next one goes on; 1 if any failed, after naming them."""
+    from tqdm import tqdm
+
+    failed = []
+    for src, dst in tqdm(pairs, desc=desc, unit="file"):
+        try:
+            convert(src, dst)
+        except (RuntimeError, ValueError, OSError) as e:  # VideoError, AudioError, NoFaceError...
+            logger.error("%s: %s: %s", src, failure, e)
+            failed.append(src)
+    if failed:
+        logger.error("%d of %d input(s) failed (%s); the other outputs were written", len(failed), len(pairs),
+                     ", ".join(map(str, failed)))
+        return 1
+    return 0
