@@ -20,11 +20,9 @@ logger = logging.getLogger(__name__)
 
 def shipped_decode_config_path(job: str) -> Path:
     """The decode config shipped with the package for ``job`` (generate, enhance, enhance_unsup)."""
-    from avdm.inference.jobs import JOBS
+    from avdm.inference.job_list import job as job_of
 
-    if job not in JOBS:
-        raise ValueError(f"unknown job '{job}'; known: {', '.join(JOBS)}")
-    path = Path(str(resources.files("avdm") / "conf" / f"decode_{job}.yaml"))
+    path = Path(str(resources.files("avdm") / "conf" / job_of(job).decode_config))
     if not path.is_file():
         raise FileNotFoundError(f"{path}: the shipped decode config of '{job}' is missing (a broken install?)")
     return path
