@@ -105,14 +105,12 @@ def config_token_type(config: Path) -> str:
     return token_type
 
 
-def _audio_type(dump: Path) -> str:
-    fmt = (dump / "audio_format").read_text().strip() if (dump / "audio_format").is_file() else "flac"
-    return "kaldi_ark" if fmt == "ark" else "sound"
-
-
 def _data_args(dump: Path, prefix: str, text: Path = None) -> List[str]:
-    return [f"--{prefix}_data_path_and_name_and_type", f"{dump}/wav.scp,speech,{_audio_type(dump)}",
-            f"--{prefix}_data_path_and_name_and_type", f"{text or dump / 'text'},text,text"]
+    """espnet2's data options: the dump's speech (its audio format read by DumpSet) and the transcripts."""
+    from avdm.data.dumpset import DumpSet
+
+    return DumpSet(dump).espnet_args(prefix, [("wav.scp", "speech", None)]) + [
+        f"--{prefix}_data_path_and_name_and_type", f"{text or dump / 'text'},text,text"]
 
 
 def model_file(exp_dir: Path) -> Path:
