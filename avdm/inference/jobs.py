@@ -10,7 +10,7 @@ import torch
 
 from avdm import SAMPLES_PER_FRAME
 from avdm.inference.chunking import process_chunked
-from avdm.inference.job_list import JOBS
+from avdm.inference.job_list import JOBS, job as job_of
 from avdm.registry import SAMPLERS
 from avdm.sampling.base import Callback, Observation
 
@@ -35,24 +35,23 @@ def _observing_noisy(m, wav, like, g):
 
 
 @dataclass(frozen=True)
-class Job:
-    """One inference job: the model it needs, whether it reads noisy speech and what its sampler
-    starts from, drifts to and observes (``inputs(model, wav, like, g) -> (x_T, y, observation)``)."""
+class Sampling:
+    """How one inference job (:mod:`avdm.inference.job_list`: its model mode and input) samples:
+    what its sampler starts from, drifts to and observes (``inputs(model, wav, like, g) -> (x_T, y,
+    observation)``)."""
 
-    name: str
-    mode: str
-    mode_hint: str
-    reads_noisy: bool
     inputs: Callable
     observes: bool = False  # needs a sampler that conditions on the observation (posterior sampling)
     output_peak: Optional[float] = None  # None: the output keeps the input's level
+    mode_hint: str = ""     # added to the error for a model of the wrong mode
 
 
-JOBS: Dict[str, Job] = {j.name: j for j in (
-    Job("generate", "prior", "", False, _from_noise, output_peak=GENERATED_PEAK),
-    Job("enhance", "conditional", "; use enhance_unsup with a prior model", True, _towards_noisy),
-    Job("enhance_unsup", "prior", "", True, _observing_noisy, observes=True),
-)}
+SAMPLING: Dict[str, Sampling] = {
+    "generate": Sampling(_from_noise, output_peak=GENERATED_PEAK),
+    "enhance": Sampling(_towards_noisy, mode_hint="; use enhance_unsup with a prior model"),
+    "enhance_unsup": Sampling(_observing_noisy, observes=True),
+}
+assert set(SAMPLING) == set(JOBS), "every job of avdm.inference.job_list needs its Sampling here"
 
 
 @dataclass
@@ -82,12 +81,11 @@ class Result:
 
 class Decoder:
     def __init__(self, model, job: str, config: DecodeConfig, device: str = "cpu"):
-        if job not in JOBS:
-            raise ValueError(f"unknown job '{job}'; known: {', '.join(JOBS)}")
-        spec = JOBS[job]
-        if model.mode != spec.mode:
-            raise ValueError(f"job '{job}' needs a {spec.mode} model (mode: {spec.mode}){spec.mode_hint}")
+        listed, spec = job_of(job), SAMPLING[job]
+        if model.mode != listed.mode:
+            raise ValueError(f"job '{job}' needs a {listed.mode} model (mode: {listed.mode}){spec.mode_hint}")
         self.model, self.job, self.spec, self.cfg, self.device = model, job, spec, config, device
+        self.reads_noisy = listed.noisy_input
         self.sampler = SAMPLERS.build(config.sampler, config.sampler_conf or {})
         if spec.observes != self.sampler.observes:
             raise ValueError("enhance_unsup needs sampler: posterior_nmf, and posterior_nmf is only "
@@ -124,8 +122,8 @@ class Decoder:
         like = torch.zeros(1, 1, m.stft.n_freqs, T, dtype=torch.complex64, device=dev)
         # the model works on peak-normalised signals (see AVDiffusionModel.input_scale); the
         # enhanced speech gets the input's level back, generated speech is left at the model's
-        scale = m.input_scale(noisy) if spec.reads_noisy else 1.0
-        wav = torch.tensor(np.asarray(noisy, np.float32) / scale, device=dev)[None] if spec.reads_noisy else None
+        scale = m.input_scale(noisy) if self.reads_noisy else 1.0
+        wav = torch.tensor(np.asarray(noisy, np.float32) / scale, device=dev)[None] if self.reads_noisy else None
         x, y, observation = spec.inputs(m, wav, like, g)
         fn = m.score_fn(visual, y=y, guidance=self.cfg.guidance, use_ema=self.cfg.use_ema)
         out, nfe = self.sampler(m.sde, fn, x, y, g, observation=observation, callback=callback)
