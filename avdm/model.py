@@ -214,6 +214,21 @@ class AVDiffusionModel(AbsESPnetModel):
             feats = torch.where(drop[:, None, None], null[None, :, None].expand_as(feats), feats)
         return feats
 
+    @property
+    def predicts_envelope(self) -> bool:
+        """The visual encoder is a lip front-end with an envelope head (``lip_envelope``)."""
+        return hasattr(self.net["visual"], "envelope")
+
+    @torch.no_grad()
+    def lip_envelope(self, lips: torch.Tensor, use_ema: bool = False) -> torch.Tensor:
+        """(T_video, n_bands) natural-log mel band powers that the lip front-end predicts from one
+        utterance's prepared lips (1, T, H, W) (:mod:`avdm.frontend.envelope`)."""
+        if not self.predicts_envelope:
+            raise ValueError(f"visual encoder {type(self.net['visual']).__name__} predicts no envelope "
+                             "(needs visual_encoder: lip_envelope)")
+        enc = self._nets(use_ema)[0]["visual"]
+        return (enc.envelope(lips)[0].transpose(0, 1) * enc.band_std + enc.band_mean).float()
+
     def score_fn(self, visual: torch.Tensor, y: Optional[torch.Tensor] = None, guidance: float = 1.0,
                  use_ema: bool = True, null_visual: Optional[torch.Tensor] = None) -> Callable:
         """A function ``(x, t) -> score`` for the samplers.

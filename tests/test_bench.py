@@ -156,6 +156,12 @@ def test_train_log_speed_and_budget(tmp_path):
         "2epoch results: [train] iter_time=1.0e-04, loss=1.0, train_time=0.250, time=2.5 seconds, total_count=20\n")
     speed = parse_train_log(exp / "train.log")
     assert speed["epochs_logged"] == 2 and speed["seconds_per_step"] == pytest.approx(0.375)
+    assert speed["train_seconds"] == pytest.approx(7.5)  # the epochs' training time, validation apart
+    from avdm.bench.record import duration_seconds
+
+    assert duration_seconds("train_time=1.752, time=1 minute and 32.84 seconds, total_count=53") == pytest.approx(92.84)
+    assert duration_seconds("x=1, time=1 hour, 2 minutes and 3 seconds, total_count=3") == pytest.approx(3723.0)
+    assert duration_seconds("train_time=0.3") is None
     b = budget_of(exp)
     assert b["steps"] == 20 and b["segment_seconds"] == 1.0 and b["train_seconds_estimate"] == pytest.approx(7.5)
     assert b["audio_hours_seen"] == pytest.approx(20 * 2 * 1.0 / 3600)
@@ -316,6 +322,60 @@ def test_peer_budget_follows_the_avdm_model():
         budget_overrides({"preprocessor_conf": {"segment_frames": 10}})
 
 
+def test_peer_wall_clock_budget(tmp_path):
+    """avdm's training seconds (model epochs + the front-end it loads) set the peer's step count."""
+    from avdm.bench.peer_budget import avdm_seconds, steps_in
+
+    exp, front = tmp_path / "exp", tmp_path / "front"
+    exp.mkdir()
+    front.mkdir()
+    (exp / "train.log").write_text(
+        "1epoch results: [train] loss=1.2, train_time=0.500, time=12.5 seconds, total_count=10, "
+        "[valid] loss=1.1, time=30 seconds, total_count=2\n"
+        "2epoch results: [train] loss=1.0, train_time=0.250, time=7.5 seconds, total_count=20\n")
+    (front / "probe.json").write_text(json.dumps({"train_seconds": 40.0}))
+    conf = {"visual_encoder_conf": {"pretrained": str(front / "frontend.pth")}}
+    got = avdm_seconds(exp, conf)
+    assert got["model_steps_seconds"] == pytest.approx(20.0) and got["frontend_seconds"] == 40.0
+    assert got["seconds"] == pytest.approx(60.0)  # validation (30 s) not counted
+    assert avdm_seconds(exp, {})["seconds"] == pytest.approx(20.0)  # audio-only: no front-end
+    assert steps_in(60.0, 7.0) == 8 and steps_in(60.0, 100.0) == 1
+    (front / "probe.json").write_text(json.dumps({"train_loss": 0.3}))
+    with pytest.raises(ValueError, match="probe.json: no train_seconds"):
+        avdm_seconds(exp, conf)
+    (exp / "train.log").write_text("nothing logged yet\n")
+    with pytest.raises(ValueError, match="train.log: no epoch results"):
+        avdm_seconds(exp, {})
+
+
+def test_peer_step_is_timed_at_the_requested_precision(tmp_path):
+    """The calibration runs real training steps (the weights change) and wraps the score network."""
+    from espnet2.tasks.enh import EnhancementTask
+
+    from avdm.bench.peer_budget import measure_step_seconds
+
+    conf = yaml.safe_load((ROOT / "conf" / "bench" / "peer_sgmse.yaml").read_text())
+    conf["diffusion_model_conf"]["score_model_conf"].update(nf=8, ch_mult=[1, 2])
+    (tmp_path / "peer.yaml").write_text(yaml.safe_dump(conf))
+    model = EnhancementTask.build_model(EnhancementTask.get_parser().parse_args(["--config", str(tmp_path / "peer.yaml")]))
+    before = [p.detach().clone() for p in model.parameters()]
+    seconds = measure_step_seconds(model, 2, 4000, "bf16", steps=1)
+    assert seconds > 0
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    x = torch.randn(1, 2, 256, 16, dtype=torch.complex64)
+    out = model.diffusion.dnn(x, torch.full((1,), 0.5))
+    assert out.dtype == torch.complex64  # back to full precision after the bfloat16 network
+
+
+def test_espnet_main_takes_out_the_precision_option():
+    from avdm.bench.espnet_enh_main import pop_option
+
+    argv = ["--config", "a.yaml", "--avdm_precision", "bf16", "--ngpu", "0"]
+    assert pop_option(argv, "--avdm_precision", "fp32") == "bf16"
+    assert argv == ["--config", "a.yaml", "--ngpu", "0"]
+    assert pop_option(argv, "--avdm_precision", "fp32") == "fp32"
+
+
 def test_peer_without_sgmse_is_a_clear_error(recipe, monkeypatch, capsys):
     from avdm.bench import peer_sgmse
 
@@ -355,8 +415,40 @@ def test_peer_runs_side_by_side(recipe, monkeypatch):
     assert rec["results"]["peer"]["nfe"] == 4 and rec["results"]["avdm"]["nfe"] == 2  # PC: 2 steps x 2
     for k in ("avdm", "peer", "noisy"):
         assert all(finite(rec["results"][k][m]) for m in ("pesq_wb", "estoi", "sisdr")), k
-    assert finite(rec["time_ratio"]) and rec["time_ratio"] > 0
+    assert finite(rec["time_ratio"]) and rec["time_ratio"] > 0 and rec["time_ratio_utts"] == 2
     assert rec["peer"]["sampler"]["N"] == 2 and rec["peer"]["parameters"] > 0
+    d = rec["paired"]["test_snr-5_x"]["estoi"]  # avdm - peer over the same utterances, with its interval
+    assert d["n"] == 2 and finite(d["ci95"])
+    assert d["diff"] == pytest.approx(rec["per_set"]["avdm"]["test_snr-5_x"]["estoi"]
+                                      - rec["per_set"]["peer"]["test_snr-5_x"]["estoi"])
+    cache = json.loads((recipe / "bench" / "peer_utts" / "test_snr-5_x.json").read_text())
+    assert set(cache["per_utt"]) == {"s1_u0", "s1_u1"} and cache["key"]["sampler"]["N"] == 2
+
+
+def test_peer_scoring_resumes_from_its_per_utterance_file(recipe, monkeypatch):
+    """A rerun with the same peer reuses the scores kept per utterance (no decoding: the peer would
+    fail); another sampler starts over."""
+    from avdm.bench import peer_sgmse
+
+    argv = ["peer", "--cond_model", "exp/cond", "--data_dir", "dump/test_snr-5_x", "--peer_exp", "exp/peer",
+            "--peer_skip_train", "--peer_steps", "2", "--threads", "1", "--out", "bench"]
+    if not (recipe / "bench" / "peer_utts" / "test_snr-5_x.json").is_file():
+        assert run_cli(argv, recipe, monkeypatch) == 0
+    first = json.loads((recipe / "bench" / "peer.json").read_text())
+    calls = []
+    real = peer_sgmse.PeerEnhancer.__call__
+
+    def counting(self, noisy, seed=0):
+        calls.append(seed)
+        return real(self, noisy, seed)
+
+    monkeypatch.setattr(peer_sgmse.PeerEnhancer, "__call__", counting)
+    assert run_cli(argv, recipe, monkeypatch) == 0
+    assert len(calls) == 1  # only the untimed warm-up call
+    again = json.loads((recipe / "bench" / "peer.json").read_text())
+    assert again["per_set"]["peer"] == first["per_set"]["peer"] and again["time_ratio"] is None
+    assert run_cli(argv[:-6] + ["--peer_steps", "1", "--threads", "1", "--out", "bench"], recipe, monkeypatch) == 0
+    assert len(calls) == 1 + 1 + 2  # warm-up, then both utterances decoded again with the new sampler
 
 
 def test_throughput_dumping_and_training_speed(recipe, monkeypatch):

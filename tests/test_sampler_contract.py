@@ -71,7 +71,7 @@ def test_no_state_is_kept_between_calls(key):
 def test_the_schedule_is_apart_from_the_solver():
     calls = []
 
-    def two_stops(sde, steps, t_eps, device):
+    def two_stops(sde, steps, t_eps, device, t_start=None):
         calls.append(steps)
         return torch.tensor([sde.T, 0.5, t_eps], dtype=torch.float64, device=device)
 

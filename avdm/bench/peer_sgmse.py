@@ -10,13 +10,23 @@ SGMSE+'s defaults).  ``avdm-bench peer``
    dynamic mixing, a fixed seed) under ``<peer_exp>/data``;
 2. trains the peer (``--peer_config``, default ``conf/bench/peer_sgmse.yaml``) with espnet2's
    ``EnhancementTask`` (``python -m avdm.bench.espnet_enh_main``) and the budget of the compared
-   avdm model (``--cond_model``'s ``config.yaml``: epochs, iterations per epoch, batch size,
-   segment length, learning rate, gradient clipping, seed); resumable, and skipped with
-   ``--peer_skip_train`` (an already trained ``--peer_exp``);
+   avdm model (``--cond_model``'s ``config.yaml``: batch size, segment length, learning rate,
+   gradient clipping, seed) with either its number of steps (``--peer_budget steps``) or its
+   training wall-clock (``--peer_budget wall_clock``: as many peer steps as fit in the time the avdm
+   model and its lip front-end took to train, :mod:`avdm.bench.peer_budget`); resumable, and
+   skipped with ``--peer_skip_train`` (an already trained ``--peer_exp``);
 3. enhances the utterances of ``--data_dir`` with the peer's PC sampler and with the avdm model at
    its default decode config, in the same process with the same threads (after one untimed run of
-   each), and scores both.  Inference time: the avdm Decoder's call (lips, STFT, sampler, inverse
-   STFT) against the peer's STFT encoder, sampler and decoder.
+   each), and scores both: per set, the means and the paired avdm - peer difference with its 95%
+   interval.  Inference time: the avdm Decoder's call (lips, STFT, sampler, inverse STFT) against
+   the peer's STFT encoder, sampler and decoder.  The peer's scores are kept per utterance in
+   ``<out>/peer_utts/<set>.json`` as they come, so an interrupted run resumes where it stopped
+   (only for the same peer checkpoint, sampler, precision and seed); the time ratio counts only
+   utterances both decoded in this run.
+
+The peer runs its score network at the compared avdm model's precision (``model_conf:
+precision``; ``--peer_precision`` overrides it), in training and decoding alike
+(:mod:`avdm.bench.peer_precision`).
 
 The peer's inference normalises the waveform the way its training does (``model_conf:
 normalize``: divided by 1.1 x the mixture's peak, multiplied back after), then runs
@@ -28,11 +38,13 @@ espnet2's SGMSE+ as it is.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -40,6 +52,7 @@ from avdm import SAMPLES_PER_FRAME, VIDEO_FPS
 from avdm.bench import evaluate
 from avdm.data.dumpset import DumpSet, load_set
 from avdm.bench.record import budget_of, header
+from avdm.fileio import atomic_open
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +74,11 @@ def add_arguments(p) -> None:
                    help="utterances per set for the peer (default --max_utts)")
     g.add_argument("--peer_steps", type=int, default=PEER_SAMPLER["N"],
                    help="steps of the peer's PC sampler (2 NFE each; SGMSE+: 30)")
+    g.add_argument("--peer_budget", default="steps", choices=("steps", "wall_clock"),
+                   help="the peer's training: the avdm model's number of steps, or as many as fit in its "
+                        "training wall-clock (its lip front-end's included)")
+    g.add_argument("--peer_precision", default="",
+                   help="fp32 or bf16 for the peer's score network (default: the avdm model's precision)")
     g.add_argument("--dump_dir", default="dump/raw", help="stage-2 dumps (training data of the peer)")
     g.add_argument("--train_set", default="train")
     g.add_argument("--valid_set", default="dev")
@@ -119,7 +137,7 @@ def budget_overrides(avdm_config: dict) -> List[str]:
     return out
 
 
-def train(args, avdm_config: dict) -> Path:
+def train(args, avdm_config: dict, precision: str = "fp32", extra: Sequence[str] = ()) -> Path:
     """Noisy copies of the training and validation sets, their shape files, then espnet2 training.
 
     The shape files espnet2's batch samplers read are the ``utt2num_samples`` of the copies (as in
@@ -136,7 +154,7 @@ def train(args, avdm_config: dict) -> Path:
     tr = write_noisy_copy(dump / args.train_set, noise, exp / "data" / "train", snr_range, seed=0)
     va = write_noisy_copy(dump / args.valid_set, noise, exp / "data" / "valid", snr_range, seed=1)
     py = [sys.executable, "-m", "avdm.bench.espnet_enh_main", "--config", str(args.peer_config),
-          "--ngpu", str(args.ngpu)]
+          "--ngpu", str(args.ngpu), "--avdm_precision", precision]
     stats = exp / "stats"
     for split, d in (("train", tr), ("valid", va)):
         write_kv(stats / split / "speech_mix_shape", read_kv(d / "utt2num_samples"))
@@ -146,7 +164,7 @@ def train(args, avdm_config: dict) -> Path:
     for d, prefix in ((tr, "train"), (va, "valid")):
         cmd += DumpSet(d).espnet_args(prefix, (("noisy.scp", "speech_mix", "sound"),
                                                ("wav.scp", "speech_ref1", "sound")))
-    cmd += budget_overrides(avdm_config)
+    cmd += budget_overrides(avdm_config) + list(extra)  # later options win: the wall-clock step count
     logger.info("peer: training %s -> %s (log: %s)", args.peer_config, exp, exp / "train.log")
     if run_logged(cmd, exp / "train.log") != 0:
         raise RuntimeError(f"peer training failed; see {exp / 'train.log'}")
@@ -156,15 +174,18 @@ def train(args, avdm_config: dict) -> Path:
 class PeerEnhancer:
     """The trained peer with its PC sampler; ``(wav, nfe, seconds)`` per noisy waveform."""
 
-    def __init__(self, exp_dir, device: str = "cpu", sampler: Optional[dict] = None):
+    def __init__(self, exp_dir, device: str = "cpu", sampler: Optional[dict] = None, precision: str = "fp32"):
         from espnet2.tasks.enh import EnhancementTask
 
+        from avdm.bench.peer_precision import score_network_at
         from avdm.inference.model_io import inference_model_file
 
         exp = Path(exp_dir)
-        self.model, _ = EnhancementTask.build_model_from_file(str(exp / "config.yaml"),
-                                                              str(inference_model_file(exp)), device)
+        self.checkpoint = inference_model_file(exp)
+        self.model, _ = EnhancementTask.build_model_from_file(str(exp / "config.yaml"), str(self.checkpoint), device)
         self.model.eval()
+        score_network_at(self.model, precision)
+        self.precision = precision
         self.device = device
         self.sampler = dict(sampler or PEER_SAMPLER)
         self.nfe = 0
@@ -194,17 +215,60 @@ class PeerEnhancer:
         return wav, self.nfe, time.perf_counter() - t0
 
 
-def run_peer(peer: PeerEnhancer, utts, seed: int = 0) -> dict:
+def file_sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def run_peer(peer: PeerEnhancer, utts, seed: int = 0, cache: Optional[Path] = None,
+             key: Optional[dict] = None) -> dict:
+    """Decode and score ``utts`` with the peer.  With ``cache``, scores already there for the same
+    ``key`` (checkpoint, sampler, precision, seed) are reused and each new one is written as it comes;
+    reused ones are marked ``"resumed": true``."""
     from avdm.inference.decode_config import utt_seed
     from avdm.metrics import score_pair
 
     per_utt = {}
+    if cache is not None and cache.is_file():
+        with open(cache, encoding="utf-8") as f:
+            kept = json.load(f)
+        if kept.get("key") == key:
+            per_utt = {u: {**v, "resumed": True} for u, v in kept["per_utt"].items()}
+            logger.info("peer: %d utterance(s) of %s already scored with this peer, reused", len(per_utt), cache)
+        else:
+            logger.warning("peer: %s was scored with another peer checkpoint or sampler; starting over", cache)
+            per_utt = {}
+    wanted = {u.utt for u in utts}
+    per_utt = {u: v for u, v in per_utt.items() if u in wanted}
     for u in utts:
+        if u.utt in per_utt:
+            continue
         wav, nfe, seconds = peer(u.noisy, seed=utt_seed(seed, u.utt))
         dur = u.n_frames / VIDEO_FPS
         per_utt[u.utt] = {**score_pair(u.clean, wav, utt=u.utt, metrics=evaluate.METRICS), "nfe": nfe,
                           "rtf": seconds / dur, "seconds": seconds}
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_open(cache) as f:  # a finished score is never lost to an interruption
+                json.dump({"key": key, "per_utt": {k: {kk: vv for kk, vv in v.items() if kk != "resumed"}
+                                                   for k, v in per_utt.items()}}, f, indent=1)
+    per_utt = {u.utt: per_utt[u.utt] for u in utts}
     return {"per_utt": per_utt, **evaluate.summarise(per_utt)}
+
+
+def paired(a: Dict[str, dict], b: Dict[str, dict], metrics=evaluate.METRICS) -> dict:
+    """Per metric: the mean of ``a - b`` over the utterances both scored, its 95% half-width, n."""
+    from avdm.metrics import mean_ci
+
+    out = {}
+    for m in metrics:
+        diffs = [a[u][m] - b[u][m] for u in a if u in b and a[u].get(m) is not None and b[u].get(m) is not None]
+        mean, half, n = mean_ci(diffs)
+        out[m] = {"diff": mean, "ci95": half, "n": n}
+    return out
 
 
 def run(args, argv) -> dict:
@@ -222,26 +286,52 @@ def run(args, argv) -> dict:
     require_files(Path(args.cond_model) / "config.yaml", args.decode_enhance, stage_hint="stage 3 of the recipe")
     with open(Path(args.cond_model) / "config.yaml", encoding="utf-8") as f:
         avdm_config = yaml.safe_load(f) or {}
-    if not args.peer_skip_train:
-        train(args, avdm_config)
+    precision = args.peer_precision or (avdm_config.get("model_conf") or {}).get("precision") or "fp32"
     rec = header("peer", argv, args.threads)
+    if not args.peer_skip_train:
+        extra = []
+        if args.peer_budget == "wall_clock":
+            from avdm.bench.peer_budget import equal_time_budget
+
+            samples = int((avdm_config.get("preprocessor_conf") or {}).get("segment_frames") or 25) * SAMPLES_PER_FRAME
+            budget = equal_time_budget(args.cond_model, avdm_config, args.peer_config,
+                                       int(avdm_config.get("batch_size") or 6),
+                                       samples // ESPNET_SEGMENT_UNIT * ESPNET_SEGMENT_UNIT or samples, precision,
+                                       "cuda" if args.ngpu else "cpu")
+            extra = ["--max_epoch", "1", "--num_iters_per_epoch", str(budget["peer_steps"])]
+            with atomic_open(Path(args.peer_exp) / "wall_clock_budget.json") as f:
+                json.dump(budget, f, indent=1)
+        train(args, avdm_config, precision, extra)
+    rec["peer_budget"] = args.peer_budget
+    if args.peer_budget == "wall_clock":
+        from avdm.bench.peer_budget import peer_seconds
+
+        budget_file = Path(args.peer_exp) / "wall_clock_budget.json"
+        if budget_file.is_file():
+            with open(budget_file, encoding="utf-8") as f:
+                rec["wall_clock"] = json.load(f)
+            rec["wall_clock"]["peer_trained"] = peer_seconds(args.peer_exp)
     decode = load_decode_config(args.decode_enhance)
     b_avdm, b_peer = budget_of(args.cond_model), budget_of(args.peer_exp)
-    keys = ("steps", "batch_size", "segment_seconds", "lr")
+    keys = ("steps", "batch_size", "segment_seconds", "lr") if args.peer_budget == "steps" else \
+        ("batch_size", "segment_seconds", "lr")
+    sampler = {**PEER_SAMPLER, "N": args.peer_steps}
     rec.update(seed=args.seed, data_dirs=[d for d in args.data_dir.split(",") if d],
                avdm={"model": str(args.cond_model), "decode_config": str(args.decode_enhance), "decode": decode,
                      "budget": b_avdm},
-               peer={"exp_dir": str(args.peer_exp), "config": str(args.peer_config),
-                     "sampler": {**PEER_SAMPLER, "N": args.peer_steps},
-                     "budget": b_peer, "espnet": _espnet_version()},
+               peer={"exp_dir": str(args.peer_exp), "config": str(args.peer_config), "sampler": sampler,
+                     "precision": precision, "budget": b_peer, "espnet": _espnet_version()},
                budget_equal=all(b_avdm.get(k) == b_peer.get(k) for k in keys))
     model, _ = load_any(args.cond_model, args.device)
     dec = evaluate.make_decoder(model, "enhance", decode, args.device)
-    peer = PeerEnhancer(args.peer_exp, args.device, {**PEER_SAMPLER, "N": args.peer_steps})
+    peer = PeerEnhancer(args.peer_exp, args.device, sampler, precision)
+    rec["peer"]["checkpoint"] = str(peer.checkpoint)
     rec["peer"]["parameters"] = sum(p.numel() for p in peer.model.diffusion.dnn.parameters())
     rec["avdm"]["parameters"] = sum(p.numel() for p in model.net.parameters())
     max_utts = args.peer_max_utts or args.max_utts
     sets = {Path(d).name: load_set(d, max_utts, lips=not model.audio_only) for d in rec["data_dirs"]}
+    key = {"checkpoint_sha256": file_sha256(peer.checkpoint), "sampler": sampler, "precision": precision,
+           "seed": args.seed}
 
     def avdm_run(utts, name):
         r = evaluate.run_decoder(dec, utts, args.seed, desc=f"avdm {name}")
@@ -250,19 +340,34 @@ def run(args, argv) -> dict:
         r.update(evaluate.summarise(r["per_utt"]))
         return r
 
+    def peer_run(utts, name):
+        return run_peer(peer, utts, args.seed, Path(args.out) / "peer_utts" / f"{name}.json", key)
+
     first = next(iter(sets.values()))[0]  # one untimed run of each first: no start-up cost in the timing
     dec(None if model.audio_only else first.lips, first.noisy, first.n_frames)
     peer(first.noisy)
-    results = {"avdm": evaluate.over_sets(sets, avdm_run),
-               "peer": evaluate.over_sets(sets, lambda u, n: run_peer(peer, u, args.seed)),
+    results = {"avdm": evaluate.over_sets(sets, avdm_run), "peer": evaluate.over_sets(sets, peer_run),
                "noisy": evaluate.over_sets(sets, lambda u, n: evaluate.score_inputs(u))}
     rec["results"] = {k: v["all"] for k, v in results.items()}
     rec["per_set"] = {k: v["per_set"] for k, v in results.items()}
-    a, p = rec["results"]["avdm"].get("seconds"), rec["results"]["peer"].get("seconds")
-    rec["time_ratio"] = a / p if a and p else None
-    logger.info("peer: avdm PESQ %.3f ESTOI %.3f in %.1f s; peer PESQ %.3f ESTOI %.3f in %.1f s (ratio %.3f)",
-                rec["results"]["avdm"]["pesq_wb"], rec["results"]["avdm"]["estoi"], a or 0,
-                rec["results"]["peer"]["pesq_wb"], rec["results"]["peer"]["estoi"], p or 0, rec["time_ratio"] or 0)
+    a_utt, p_utt = results["avdm"]["per_utt"], results["peer"]["per_utt"]
+    rec["paired"] = {name: paired({u: a_utt[f"{name}/{u}"] for u in (x.utt for x in utts)},
+                                  {u: p_utt[f"{name}/{u}"] for u in (x.utt for x in utts)})
+                     for name, utts in sets.items()}
+    rec["paired_all"] = paired(a_utt, p_utt)
+    timed = [k for k, v in p_utt.items() if not v.get("resumed")]  # both decoded in this run
+    a, p = sum(a_utt[k]["seconds"] for k in timed), sum(p_utt[k]["seconds"] for k in timed)
+    rec["time_ratio"] = a / p if timed and p else None
+    rec["time_ratio_utts"] = len(timed)
+    if timed:
+        rec["results"]["avdm"]["seconds"], rec["results"]["peer"]["seconds"] = a, p
+    else:
+        rec["results"]["avdm"].pop("seconds", None)
+        rec["results"]["peer"].pop("seconds", None)
+    logger.info("peer: avdm PESQ %.3f ESTOI %.3f; peer PESQ %.3f ESTOI %.3f; inference time ratio %s (%d utterances)",
+                rec["results"]["avdm"]["pesq_wb"], rec["results"]["avdm"]["estoi"],
+                rec["results"]["peer"]["pesq_wb"], rec["results"]["peer"]["estoi"],
+                "%.4f" % rec["time_ratio"] if rec["time_ratio"] else "-", len(timed))
     return rec
 
 
@@ -272,6 +377,10 @@ def report_lines(rec: dict) -> List[str]:
     for k in ("noisy", "avdm", "peer"):
         t = f", {r[k]['seconds']:.1f} s (NFE {r[k].get('nfe')})" if "seconds" in r[k] else ""
         lines.append(f"  {k:6s} PESQ {r[k]['pesq_wb']:.3f} ESTOI {r[k]['estoi']:.3f} SI-SDR {r[k]['sisdr']:.2f}{t}")
+    for name, d in (rec.get("paired") or {}).items():
+        lines.append(f"  {name}: avdm - peer PESQ {d['pesq_wb']['diff']:+.3f} +- {d['pesq_wb']['ci95']:.3f}, "
+                     f"ESTOI {d['estoi']['diff']:+.3f} +- {d['estoi']['ci95']:.3f} ({d['estoi']['n']} utterances)")
     if rec.get("time_ratio") is not None:
-        lines.append(f"  avdm / peer inference time: {rec['time_ratio']:.3f} (measured side by side in this run)")
+        lines.append(f"  avdm / peer inference time: {rec['time_ratio']:.4f} (side by side in this run, "
+                     f"{rec.get('time_ratio_utts')} utterances)")
     return lines

@@ -69,9 +69,24 @@ def read_json(out_dir, name: str) -> Optional[dict]:
         return json.load(f)
 
 
+_DURATION = re.compile(r"(?:^|, )time=(.*?)(?=, [a-z_0-9]+=|$)")
+_UNIT_SECONDS = {"hour": 3600.0, "minute": 60.0, "second": 1.0}
+
+
+def duration_seconds(fields: str) -> Optional[float]:
+    """The ``time=`` of an espnet2 epoch summary in seconds: it is written for people
+    ("13.02 seconds", "1 minute and 32.84 seconds", "1 hour, 2 minutes and 3 seconds"); None if absent."""
+    m = _DURATION.search(fields)
+    if not m:
+        return None
+    parts = re.findall(r"([\d.]+) (hour|minute|second)s?", m.group(1))
+    return sum(float(v) * _UNIT_SECONDS[u] for v, u in parts) if parts else None
+
+
 def parse_train_log(log: Path) -> dict:
-    """Per-epoch training speed from an espnet2 ``train.log`` (``[train] ... train_time=<s/step>``)."""
-    epochs = {}
+    """Per-epoch training speed from an espnet2 ``train.log`` (``[train] ... train_time=<s/step>``) and,
+    when every epoch logs it, the training seconds of all epochs (``time=<s> seconds``; validation apart)."""
+    epochs, epoch_seconds = {}, {}
     if not Path(log).is_file():
         return {}
     with open(log, encoding="utf-8", errors="replace") as f:
@@ -84,11 +99,17 @@ def parse_train_log(log: Path) -> dict:
                 epochs[int(m.group(1))] = float(fields["train_time"])
             except (KeyError, ValueError):
                 continue
+            seconds = duration_seconds(m.group(2))
+            if seconds is not None:
+                epoch_seconds[int(m.group(1))] = seconds
     if not epochs:
         return {}
     times = [epochs[e] for e in sorted(epochs)]
-    return {"epochs_logged": len(times), "seconds_per_step": sum(times) / len(times),
-            "steps_per_s": len(times) / sum(times)}
+    out = {"epochs_logged": len(times), "seconds_per_step": sum(times) / len(times),
+           "steps_per_s": len(times) / sum(times)}
+    if len(epoch_seconds) == len(epochs):
+        out["train_seconds"] = sum(epoch_seconds.values())
+    return out
 
 
 def budget_of(model_dir) -> dict:

@@ -128,16 +128,38 @@ def peer_section(rec: dict) -> List[str]:
     lines = ["## 4. The peer: espnet2's SGMSE+", ""] + _cmd(rec)
     p, a = rec.get("peer", {}), rec.get("avdm", {})
     s = p.get("sampler") or {}
+    wall = rec.get("wall_clock")
+    if rec.get("peer_budget") == "wall_clock" and wall:
+        av, trained = wall.get("avdm") or {}, wall.get("peer_trained") or {}
+        budget = (f"Equal training wall-clock: avdm {number(av.get('seconds'), 0)} s (model steps "
+                  f"{number(av.get('model_steps_seconds'), 0)} s + lip front-end {number(av.get('frontend_seconds'), 0)} s); "
+                  f"the peer {wall.get('peer_steps')} steps at {number(wall.get('peer_step_seconds'), 2)} s each, "
+                  f"{number(trained.get('seconds'), 0)} s as logged ({wall.get('precision')}).")
+    else:
+        budget = f"Same training budget (steps): {'yes' if rec.get('budget_equal') else 'NO'}."
     lines += [f"Peer: espnet {p.get('espnet')} `EnhancementTask` with `diffusion_model: sgmse` (`{p.get('config')}`, "
-              f"{(p.get('parameters') or 0) / 1e6:.2f} M parameters), its PC sampler ({s.get('predictor')} + "
-              f"{s.get('corrector')}, {s.get('N')} steps, corrector snr {s.get('snr')}). "
+              f"{(p.get('parameters') or 0) / 1e6:.2f} M parameters, {p.get('precision', 'fp32')}), its PC sampler "
+              f"({s.get('predictor')} + {s.get('corrector')}, {s.get('N')} steps, corrector snr {s.get('snr')}). "
               f"avdm: `{a.get('model')}` ({(a.get('parameters') or 0) / 1e6:.2f} M parameters), "
-              f"`{a.get('decode_config')}`. Same training budget: {'yes' if rec.get('budget_equal') else 'NO'}.", ""]
+              f"`{a.get('decode_config')}`. {budget}", ""]
     results = rec.get("results", {})
     rows = [[k, *_q(results.get(k, {})), results.get(k, {}).get("nfe", "-"),
              number(results.get(k, {}).get("seconds"), 1)] for k in ("noisy", "avdm", "peer")]
     lines += table(["system", "PESQ-WB", "ESTOI", "SI-SDR", "NFE", "inference time (s)"], rows) + [""]
-    return lines + [f"avdm / peer inference time, side by side in one run: {number(rec.get('time_ratio'))}.", ""]
+    per_set, paired = rec.get("per_set") or {}, rec.get("paired") or {}
+    if paired:
+        lines += ["Per test condition, avdm - peer paired over the same utterances (95% interval):", ""]
+        rows = []
+        for name, d in paired.items():
+            cell = {k: (per_set.get(k) or {}).get(name) or {} for k in ("noisy", "avdm", "peer")}
+            rows.append([name, d["estoi"]["n"], *(number(cell[k].get("pesq_wb")) for k in ("noisy", "avdm", "peer")),
+                         *(number(cell[k].get("estoi")) for k in ("noisy", "avdm", "peer")),
+                         f"{number(d['pesq_wb']['diff'], sign=True)} ± {number(d['pesq_wb']['ci95'])}",
+                         f"{number(d['estoi']['diff'], sign=True)} ± {number(d['estoi']['ci95'])}"])
+        lines += table(["set", "n", "PESQ noisy", "PESQ avdm", "PESQ peer", "ESTOI noisy", "ESTOI avdm", "ESTOI peer",
+                        "PESQ avdm - peer", "ESTOI avdm - peer"], rows) + [""]
+    return lines + [f"avdm / peer inference time, side by side in one run ({rec.get('time_ratio_utts', '?')} "
+                    f"utterances): {number(rec.get('time_ratio'), 4)}.", ""]
 
 
 def throughput_section(rec: dict) -> List[str]:

@@ -1,6 +1,7 @@
 """The three inference jobs on one utterance: generate, enhance (supervised), enhance_unsup."""
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional
@@ -13,6 +14,8 @@ from avdm.inference.chunking import process_chunked
 from avdm.inference.job_list import JOBS, job as job_of
 from avdm.registry import SAMPLERS
 from avdm.sampling.base import Callback, Observation
+
+logger = logging.getLogger(__name__)
 
 GENERATED_PEAK = 0.5  # generated speech has no reference level: written at this peak
 
@@ -54,6 +57,9 @@ SAMPLING: Dict[str, Sampling] = {
 assert set(SAMPLING) == set(JOBS), "every job of avdm.inference.job_list needs its Sampling here"
 
 
+STARTS = ("noise", "lip_envelope")
+
+
 @dataclass
 class DecodeConfig:
     sampler: str = "dpm2m"
@@ -62,6 +68,10 @@ class DecodeConfig:
     use_ema: bool = True
     chunk_frames: int = 250  # 10 s
     overlap_frames: int = 25
+    # lip-to-speech only: "lip_envelope" starts the sampler at t_start from the lip front-end's
+    # envelope rendered as shaped noise (avdm.frontend.render), partly noised; "noise": at T from the prior
+    start: str = "noise"
+    t_start: Optional[float] = None
 
     @staticmethod
     def from_dict(d: dict) -> "DecodeConfig":
@@ -69,7 +79,14 @@ class DecodeConfig:
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown decode option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
-        return DecodeConfig(**d)
+        cfg = DecodeConfig(**d)
+        if cfg.start not in STARTS:
+            raise ValueError(f"start: {cfg.start!r} is not one of {', '.join(STARTS)}")
+        if cfg.start == "lip_envelope" and cfg.t_start is None:
+            raise ValueError("start: lip_envelope needs t_start (the time the sampler starts from, below T)")
+        if cfg.start == "noise" and cfg.t_start is not None:
+            raise ValueError("t_start is for start: lip_envelope (start: noise starts at T)")
+        return cfg
 
 
 @dataclass
@@ -90,6 +107,19 @@ class Decoder:
         if spec.observes != self.sampler.observes:
             raise ValueError("enhance_unsup needs sampler: posterior_nmf, and posterior_nmf is only "
                              f"for enhance_unsup (job {job}, sampler {config.sampler})")
+        self.from_lip_envelope = config.start == "lip_envelope"
+        if self.from_lip_envelope:
+            if job != "generate":
+                raise ValueError(f"start: lip_envelope is for lip-to-speech (job generate), not {job}")
+            if not self.sampler.t_eps < float(config.t_start) <= model.sde.T:
+                raise ValueError(f"t_start must lie in (t_eps, T] = ({self.sampler.t_eps:g}, {model.sde.T:g}], "
+                                 f"got {config.t_start}")
+            if model.audio_only or not model.predicts_envelope:
+                # the audio-only twin is the baseline of lip-to-speech: it decodes as before, said once
+                logger.warning("start: lip_envelope: the %s model's visual encoder predicts no envelope (%s); "
+                               "starting from noise at T (start: noise)", model.mode,
+                               "audio-only" if model.audio_only else "not lip_envelope")
+                self.from_lip_envelope = False
 
     def __call__(self, lips: Optional[np.ndarray], noisy: Optional[np.ndarray], n_frames: int,
                  seed: int = 0, callback: Optional[Callback] = None) -> Result:
@@ -125,9 +155,23 @@ class Decoder:
         scale = m.input_scale(noisy) if self.reads_noisy else 1.0
         wav = torch.tensor(np.asarray(noisy, np.float32) / scale, device=dev)[None] if self.reads_noisy else None
         x, y, observation = spec.inputs(m, wav, like, g)
+        t_start = None
+        if self.from_lip_envelope and vis_lips is not None:
+            x, t_start = self._from_lip_envelope(vis_lips, n, g), float(self.cfg.t_start)
         fn = m.score_fn(visual, y=y, guidance=self.cfg.guidance, use_ema=self.cfg.use_ema)
-        out, nfe = self.sampler(m.sde, fn, x, y, g, observation=observation, callback=callback)
+        out, nfe = self.sampler(m.sde, fn, x, y, g, observation=observation, callback=callback, t_start=t_start)
         wav = m.stft.inverse(out, n)[0].cpu().numpy() * scale
         if spec.output_peak is not None:
             wav = wav * (spec.output_peak / max(float(np.abs(wav).max()), 1e-8))
         return wav, nfe
+
+    def _from_lip_envelope(self, vis_lips: torch.Tensor, n: int, g: torch.Generator) -> torch.Tensor:
+        """``x`` at ``t_start``: the lips' predicted envelope rendered as shaped noise, at the level the
+        model trains on, through the forward process from 0 to ``t_start``."""
+        from avdm.frontend.render import render_envelope
+
+        m = self.model
+        wav = render_envelope(m.lip_envelope(vis_lips, use_ema=self.cfg.use_ema).cpu(), n, generator=g)[None]
+        x0 = m.stft((wav / m.input_scale(wav)).to(m.device))
+        t = torch.full((1,), float(self.cfg.t_start), device=m.device)
+        return m.sde.perturb(x0, t, None, generator=g)[0]

@@ -2,8 +2,8 @@
 
     solve(sde, score_fn, x, ts, *, y=None, observation=None, generator=None, callback=None, **options) -> x_0
 
-``score_fn(x, t) -> score``; ``x`` is the state at ``ts[0]`` (drawn from the SDE's prior); ``ts``
-the time grid from ``T`` down to ``t_eps`` (one of :mod:`avdm.sampling.schedules`, apart from the
+``score_fn(x, t) -> score``; ``x`` is the state at ``ts[0]`` (drawn from the SDE's prior, or a
+partly noised estimate at ``t_start``); ``ts`` the time grid from ``T`` (or ``t_start``) down to ``t_eps`` (one of :mod:`avdm.sampling.schedules`, apart from the
 solver); ``y`` the mean the forward process drifts to (supervised enhancement) or None;
 ``observation`` what posterior sampling explains besides the prior (:class:`Observation`) or None;
 ``callback(info)``, when given, sees a dict after every step (``i``, ``t``, ``x`` and what the
@@ -25,7 +25,7 @@ from avdm.sde import AbsSDE, expand_like, noise_like
 
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Callback = Callable[[Dict[str, Any]], None]
-Schedule = Callable[[AbsSDE, int, float, Any], torch.Tensor]  # (sde, steps, t_eps, device) -> ts
+Schedule = Callable[..., torch.Tensor]  # (sde, steps, t_eps, device, t_start=None) -> ts
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,8 @@ class Sampler:
 
     def __call__(self, sde: AbsSDE, score_fn: ScoreFn, x: torch.Tensor, y: Optional[torch.Tensor] = None,
                  generator: Optional[torch.Generator] = None, *, observation: Optional[Observation] = None,
-                 callback: Optional[Callback] = None) -> Tuple[torch.Tensor, int]:
-        """``(x_0, the NFE this call made)``."""
+                 callback: Optional[Callback] = None, t_start: Optional[float] = None) -> Tuple[torch.Tensor, int]:
+        """``(x_0, the NFE this call made)``; ``t_start``: ``x`` is the state at that time, not at ``T``."""
         if self.observes and observation is None:
             raise ValueError(f"{self.key} needs the noisy observation (an Observation: noisy STFT and compression)")
         if observation is not None and not self.observes:
@@ -87,7 +87,7 @@ class Sampler:
                              "is posterior_nmf)")
         counter = CountingScore(score_fn)
         with torch.no_grad():
-            ts = self.schedule(sde, self.steps, self.t_eps, x.device)
+            ts = self.schedule(sde, self.steps, self.t_eps, x.device, t_start=t_start)
             out = self.solve(sde, counter, x, ts, y=y, observation=observation, generator=generator,
                              callback=callback, **self.options)
         return out, counter.nfe

@@ -37,16 +37,8 @@ recipe_stage=0
 stage=0
 stop_stage=2
 nj=2
-help_message=$(awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "$0")
-
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck disable=SC1091
-. "${root}/tools/parse_options.sh"
-[ $# -eq 0 ] || { echo "$0: unexpected argument(s): $*" >&2; exit 1; }
-
-cd "${root}/egs/grid"
-# shellcheck disable=SC1091
-. ./path.sh
+. "$(dirname "$0")/options.sh"  # --help, options, cd egs/grid, path.sh
 data=data_bench; dump=dump_bench; exp=exp_bench
 budget="--max_epoch ${max_epoch} --num_iters_per_epoch ${num_iters_per_epoch}"
 train_config="conf/train_prior_lite.yaml conf/train_prior_lite_audioonly.yaml \
