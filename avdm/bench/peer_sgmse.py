@@ -114,6 +114,11 @@ def _espnet_version() -> str:
         return "(unknown version)"
 
 
+def espnet_segment(samples: int) -> int:
+    """The crop espnet2's EnhPreprocessor makes of a ``samples``-long segment (whole seconds)."""
+    return samples // ESPNET_SEGMENT_UNIT * ESPNET_SEGMENT_UNIT
+
+
 def budget_overrides(avdm_config: dict) -> List[str]:
     """espnet2 options giving the peer the training budget of an avdm model config."""
     out = []
@@ -126,7 +131,7 @@ def budget_overrides(avdm_config: dict) -> List[str]:
     frames = (avdm_config.get("preprocessor_conf") or {}).get("segment_frames")
     if frames:
         samples = int(frames) * SAMPLES_PER_FRAME
-        effective = samples // ESPNET_SEGMENT_UNIT * ESPNET_SEGMENT_UNIT
+        effective = espnet_segment(samples)
         if effective == 0:
             raise ValueError(f"the avdm model trains on {samples}-sample segments; espnet2's EnhPreprocessor crops "
                              f"whole seconds, so the peer cannot train on segments shorter than {ESPNET_SEGMENT_UNIT}")
@@ -296,7 +301,7 @@ def run(args, argv) -> dict:
             samples = int((avdm_config.get("preprocessor_conf") or {}).get("segment_frames") or 25) * SAMPLES_PER_FRAME
             budget = equal_time_budget(args.cond_model, avdm_config, args.peer_config,
                                        int(avdm_config.get("batch_size") or 6),
-                                       samples // ESPNET_SEGMENT_UNIT * ESPNET_SEGMENT_UNIT or samples, precision,
+                                       espnet_segment(samples) or samples, precision,
                                        "cuda" if args.ngpu else "cpu")
             extra = ["--max_epoch", "1", "--num_iters_per_epoch", str(budget["peer_steps"])]
             with atomic_open(Path(args.peer_exp) / "wall_clock_budget.json") as f:
