@@ -20,11 +20,12 @@ def test_envelope_frame_k_covers_video_frame_k():
     assert loud[4] > loud[2] + 10 and loud[4] > loud[7] + 10  # the neighbours' neighbours hear nothing
 
 
-def _synthetic(n_utts, rng, frames=30, size=24):
-    """Lips whose mouth opening (a dark bar's height) follows the speech's loudness."""
+def _synthetic(n_utts, rng, frames=30, size=24, walk=True):
+    """Lips whose mouth opening (a dark bar's height) follows the speech's loudness (a random walk, or
+    independent from frame to frame)."""
     out = []
     for i in range(n_utts):
-        level = np.clip(np.cumsum(rng.standard_normal(frames)) * 0.3, -1.5, 1.5)
+        level = np.clip(np.cumsum(rng.standard_normal(frames)) * 0.3, -1.5, 1.5) if walk else rng.random(frames)
         level = (level - level.min()) / (np.ptp(level) + 1e-9)
         lips = np.full((frames, size, size), 200, np.uint8)
         for t, a in enumerate(level):
@@ -136,3 +137,34 @@ def test_the_same_config_pretrains_the_same_front_end(tmp_path, monkeypatch):
         run(conf, d, {}, tmp_path / f"exp{k}")
         states.append(torch.load(tmp_path / f"exp{k}" / "frontend.pth", weights_only=True)["state_dict"])
     assert all(torch.equal(states[0][n], states[1][n]) for n in states[0])
+
+
+def _lagged(examples, lag):
+    """The same lips with the speech ``lag`` frames later (the envelope at t follows the lips at t - lag)."""
+    return [Example(e.utt, e.lips[:-lag], e.envelope[lag:]) for e in examples]
+
+
+def test_temporal_context_reaches_an_envelope_beyond_the_trunks_receptive_field():
+    # the trunk sees +-3 frames; with the speech 6 frames after the lips, only the dilated context
+    # (1, 2, 4: +-7 more) can tell the envelope from the lips
+    rng = np.random.default_rng(1)
+    train = _lagged(_synthetic(12, rng, frames=40, walk=False), 6)
+    held_out = _lagged(_synthetic(4, rng, frames=40, walk=False), 6)
+    r = {}
+    for dilations in ((), (1, 2, 4)):
+        torch.manual_seed(0)
+        enc = LipEnvelopeEncoder(channels=4, hidden_dim=8, n_bands=4, context_dilations=dilations, freeze=False)
+        pretrain(enc, train, 128.0, 64.0, steps=150, batch_size=4, segment_frames=30, lr=5e-3, lip_crop=20,
+                 flip_prob=0.0, log_every=150)
+        r[dilations] = probe(enc, held_out, 128.0, 64.0, lip_crop=24)["broadband_r"]
+    assert r[(1, 2, 4)] > 0.8 and r[(1, 2, 4)] > r[()] + 0.3, r
+
+
+def test_an_encoder_without_context_has_the_old_state_dict():
+    keys = set(LipEnvelopeEncoder(channels=4, hidden_dim=8, n_bands=4, freeze=False).state_dict())
+    assert not any(k.startswith("context.") for k in keys)
+    with_context = LipEnvelopeEncoder(channels=4, hidden_dim=8, n_bands=4, context_dilations=(1, 2), freeze=False)
+    assert {k for k in with_context.state_dict() if k.startswith("context.")} and \
+        keys < set(with_context.state_dict())
+    with pytest.raises(ValueError, match="dilations must be >= 1"):
+        LipEnvelopeEncoder(context_dilations=(0,), freeze=False)

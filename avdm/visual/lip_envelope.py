@@ -1,14 +1,15 @@
 """A visual encoder that carries speech from the first diffusion step: pretrained on the lips to
 predict the speech's log-mel envelope (``avdm.frontend.pretrain``), then frozen or fine-tuned.
 
-Its features are the light CNN's hidden features followed by the predicted envelope (standardised
-per band), so a scorer conditioned on them sees when and roughly where the target speaks.
+Its features are the light CNN's hidden features (with ``context_dilations``, after a dilated temporal
+stack that lets each frame see its neighbours) followed by the predicted envelope (standardised per
+band), so a scorer conditioned on them sees when and roughly where the target speaks.
 """
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 from torch import nn
@@ -16,6 +17,7 @@ from torch import nn
 from avdm.registry import VISUAL_ENCODERS
 from avdm.visual.abs_visual import AbsVisualEncoder
 from avdm.visual.light_cnn import LightCNNEncoder
+from avdm.visual.temporal_context import DilatedTemporalStack
 
 logger = logging.getLogger(__name__)
 
@@ -25,9 +27,10 @@ class LipEnvelopeEncoder(AbsVisualEncoder):
     """Light CNN + a head predicting the speech's log-mel envelope; loads a pretrained front-end."""
 
     def __init__(self, channels: int = 16, hidden_dim: int = 64, n_bands: int = 20, temporal_kernel: int = 5,
-                 pretrained: Optional[str] = None, freeze: bool = True):
+                 context_dilations: Sequence[int] = (), pretrained: Optional[str] = None, freeze: bool = True):
         super().__init__()
         self.trunk = LightCNNEncoder(channels, hidden_dim, temporal_kernel)
+        self.context = DilatedTemporalStack(hidden_dim, tuple(context_dilations))
         self.head = nn.Conv1d(hidden_dim, n_bands, 1)
         self.n_bands = int(n_bands)
         self.output_dim = hidden_dim + n_bands
@@ -39,10 +42,10 @@ class LipEnvelopeEncoder(AbsVisualEncoder):
 
     def envelope(self, lips: torch.Tensor) -> torch.Tensor:
         """(B, T, H, W) normalised lips -> (B, n_bands, T) standardised log-mel envelope."""
-        return self.head(self.trunk(lips))
+        return self.head(self.context(self.trunk(lips)))
 
     def forward(self, lips: torch.Tensor) -> torch.Tensor:
-        h = self.trunk(lips)
+        h = self.context(self.trunk(lips))
         return torch.cat([h, self.head(h)], dim=1)
 
     def load_pretrained(self) -> None:
