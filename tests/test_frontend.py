@@ -141,7 +141,7 @@ def test_the_same_config_pretrains_the_same_front_end(tmp_path, monkeypatch):
 
 def _lagged(examples, lag):
     """The same lips with the speech ``lag`` frames later (the envelope at t follows the lips at t - lag)."""
-    return [Example(e.utt, e.lips[:-lag], e.envelope[lag:]) for e in examples]
+    return [Example(e.utt, e.lips[:-lag], e.envelope[lag:]) for e in examples]  # no speech: no rendering probe
 
 
 def test_temporal_context_reaches_an_envelope_beyond_the_trunks_receptive_field():
@@ -168,3 +168,36 @@ def test_an_encoder_without_context_has_the_old_state_dict():
         keys < set(with_context.state_dict())
     with pytest.raises(ValueError, match="dilations must be >= 1"):
         LipEnvelopeEncoder(context_dilations=(0,), freeze=False)
+
+
+class _TableEncoder(torch.nn.Module):
+    """A stand-in front-end: utterance i's lips are frames filled with the value i, its envelope row i."""
+
+    def __init__(self, envelopes):
+        super().__init__()
+        self.table, self.band_mean, self.band_std = envelopes, torch.zeros(20), torch.ones(20)
+
+    def envelope(self, lips):
+        return self.table[int(lips[0, 0, 0, 0])].T[None]
+
+
+def test_the_probe_renders_the_predicted_envelope_and_scores_its_estoi():
+    from scipy.ndimage import gaussian_filter1d
+
+    rng = np.random.default_rng(0)
+    examples = []
+    for i in range(3):  # noise in two spectral halves, each with its own smooth loudness
+        n = 100 * SAMPLES_PER_FRAME
+        loud = [np.interp(np.arange(n), np.arange(n // 160) * 160,
+                          np.exp(2 * gaussian_filter1d(rng.standard_normal(n // 160), 3))) for _ in range(2)]
+        w = rng.standard_normal(n)
+        low = np.convolve(w, np.ones(8) / 8, "same")
+        wav = (low * loud[0] + 0.3 * (w - low) * loud[1]).astype(np.float32)
+        examples.append(Example(f"u{i}", np.full((100, 8, 8), i, np.uint8), log_mel_envelope(wav, 20)[0], wav))
+    true = probe(_TableEncoder([e.envelope for e in examples]), examples, 0.0, 1.0, lip_crop=8)
+    flat = probe(_TableEncoder([e.envelope.mean(0, keepdim=True).expand_as(e.envelope) for e in examples]),
+                 examples, 0.0, 1.0, lip_crop=8)
+    assert true["render_estoi"] > 0.3 and abs(flat["render_estoi"]) < 0.05, (true, flat)
+    assert true["band_r"] == pytest.approx(1.0)
+    no_speech = [Example(e.utt, e.lips, e.envelope) for e in examples]
+    assert "render_estoi" not in probe(_TableEncoder([e.envelope for e in examples]), no_speech, 0.0, 1.0, lip_crop=8)

@@ -1,21 +1,24 @@
 """Pretraining the lip front-end on the training set, and the probe that says what it learnt.
 
 The encoder (``lip_envelope``) learns to predict the clean speech's log-mel envelope at the video
-frame rate from the lips (MSE on the per-band standardised envelope, random 1 s crops, the same lip
-crop and flip as the diffusion training).  The probe decodes whole utterances of held-out speakers
-and reports the Pearson correlation of predicted and true envelope: broadband log energy over all
-frames, and the standardised band envelope over all frames and bands.
+frame rate from the lips (MSE on the per-band standardised envelope, random crops of
+``segment_frames``, the same lip crop and flip as the diffusion training).  The probe decodes whole
+utterances of held-out speakers and reports the Pearson correlation of predicted and true envelope
+(broadband log energy over all frames; the standardised band envelope over all frames and bands),
+and the ESTOI of the predicted envelope rendered as shaped noise (``avdm.frontend.render``): what
+lip-to-speech can take from the front-end before any diffusion.
 """
 from __future__ import annotations
 
 import logging
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 
+from avdm import SAMPLES_PER_FRAME
 from avdm.data.dumpset import crop_or_repeat_last_frame, load_set
 from avdm.frontend.envelope import broadband, log_mel_envelope
 
@@ -27,6 +30,7 @@ class Example:
     utt: str
     lips: np.ndarray      # uint8 (T, H, W)
     envelope: torch.Tensor  # (T, n_bands) log band power
+    clean: Optional[np.ndarray] = None  # the speech, T video frames of it (for the rendering probe)
 
 
 def load_examples(dump_dir, n_bands: int, max_utts=None) -> List[Example]:
@@ -38,7 +42,7 @@ def load_examples(dump_dir, n_bands: int, max_utts=None) -> List[Example]:
         if n == 0:
             logger.warning("%s: %s has no frame; left out", dump_dir, u.utt)
             continue
-        out.append(Example(u.utt, crop_or_repeat_last_frame(u.lips, n), env[:n]))
+        out.append(Example(u.utt, crop_or_repeat_last_frame(u.lips, n), env[:n], u.clean[:n * SAMPLES_PER_FRAME]))
     return out
 
 
@@ -119,7 +123,15 @@ def probe(encoder, examples: Sequence[Example], lip_mean: float, lip_std: float,
     true = [e.envelope for e in examples]
     std = lambda v: (v - encoder.band_mean) / encoder.band_std  # noqa: E731
     per_utt = [_pearson(broadband(p), broadband(t)) for p, t in zip(pred, true)]
-    return {"utterances": len(examples),
+    rendered = {}
+    if all(e.clean is not None for e in examples):
+        from avdm.frontend.render import render_envelope
+        from avdm.metrics import stoi
+
+        estoi = [stoi(e.clean, render_envelope(p, len(e.clean), torch.Generator().manual_seed(0)).numpy(),
+                      extended=True) for e, p in zip(examples, pred)]
+        rendered = {"render_estoi": round(float(np.mean(estoi)), 4)}
+    return {"utterances": len(examples), **rendered,
             "broadband_r": round(_pearson(torch.cat([broadband(p) for p in pred]),
                                           torch.cat([broadband(t) for t in true])), 4),
             "broadband_r_per_utt_mean": round(float(np.nanmean(per_utt)), 4),
