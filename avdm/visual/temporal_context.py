@@ -3,8 +3,8 @@
 A mouth shape alone says little about the sound; with a few hundred milliseconds around it (the
 syllable, coarticulation) it says much more.  Each block is a dilated conv (kernel 3), group norm,
 SiLU and a 1x1 conv added back to its input, so the receptive field grows to
-``1 + 2 * sum(dilations)`` frames at the cost of a few small 1-D convs (docs/experiments.md,
-"Temporal context in the lip front-end").
+``1 + 2 * sum(dilations)`` frames at the cost of a few small 1-D convs
+(docs/experiments.md, "Temporal context in the lip front-end (seeds)").
 """
 from __future__ import annotations
 
