@@ -145,9 +145,9 @@ def build_report(exp_dir: Path, out: Path, command: str = "./run.sh --stage 5 --
             lines += ["", _reproduce(rows, job, run_command), ""]
         decodes = sorted({(s.tag, s.decode.get("sampler", "?"), json.dumps(s.decode.get("sampler_conf", {}),
                                                                             sort_keys=True),
-                           s.decode.get("guidance", 1.0)) for s in js})
+                           s.decode.get("guidance", 1.0), _start(s.decode)) for s in js})
         lines.append("Systems: " + "; ".join(f"`{t}` (exp/{t}/config.yaml) sampled with `{smp}` {conf}, "
-                                              f"guidance {g}" for t, smp, conf, g in decodes) + ".")
+                                              f"guidance {g}{start}" for t, smp, conf, g, start in decodes) + ".")
         lines.append("")
     lines += _frontend_section(exp_dir)
     if figures:
@@ -162,6 +162,14 @@ def build_report(exp_dir: Path, out: Path, command: str = "./run.sh --stage 5 --
     return text
 
 
+def _start(decode: Dict) -> str:
+    """Where the sampler starts, when not from noise at T."""
+    if decode.get("start", "noise") == "noise":
+        return ""
+    return (f", started at t {decode.get('t_start')} from the {decode['start']} (a model without a lip front-end "
+            "starts from noise)")
+
+
 def _frontend_section(exp_dir: Path) -> List[str]:
     """The lip front-end's probe: how well the lips alone predict the speech envelope of held-out speakers."""
     probe = exp_dir / "lip_frontend" / "probe.json"
@@ -172,10 +180,12 @@ def _frontend_section(exp_dir: Path) -> List[str]:
     lines = ["## Lip front-end probe", "",
              f"The visual encoder pretrained in stage 3 ({res.get('steps', '?')} steps) predicts the speech's log-mel "
              "envelope from the lips alone; Pearson r between predicted and true envelope on held-out speakers "
-             "(broadband: log energy over all frames; bands: the standardised 20-band envelope). "
-             "From `exp/lip_frontend/probe.json`.", ""]
-    lines += table(["set", "utterances", "broadband r", "band r"],
-                   [[k, v["utterances"], *(number(v[r], missing=NO_VALUE) for r in ("broadband_r", "band_r"))]
+             "(broadband: log energy over all frames; bands: the standardised 20-band envelope); render ESTOI: the "
+             "predicted envelope rendered as shaped noise, scored against the speech (what lip-to-speech can take "
+             "from it). From `exp/lip_frontend/probe.json`.", ""]
+    lines += table(["set", "utterances", "broadband r", "band r", "render ESTOI"],
+                   [[k, v["utterances"], *(number(v.get(r), missing=NO_VALUE)
+                                           for r in ("broadband_r", "band_r", "render_estoi"))]
                     for k, v in rows])
     return lines + [""]
 

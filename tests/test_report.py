@@ -139,3 +139,19 @@ def test_report_cli(tmp_path):
                  "--no_figures"]) == 0
     assert (tmp_path / "R.md").read_text().startswith("# Results")
     assert main(["--exp_dir", str(tmp_path / "none"), "--out", str(tmp_path / "R2.md")]) == 1
+
+
+def test_report_names_the_sampler_start_and_the_front_end_probe(tmp_path):
+    exp = _exp(tmp_path)
+    (exp / "av" / "enhance_test_snr-5_seen" / "decode_config.yaml").write_text(
+        "sampler: dpm2m\nsampler_conf: {steps: 8}\nguidance: 2.0\nstart: lip_envelope\nt_start: 0.01\n")
+    (exp / "lip_frontend").mkdir()
+    (exp / "lip_frontend" / "probe.json").write_text(json.dumps(
+        {"steps": 800, "dev": {"utterances": 60, "broadband_r": 0.9787, "band_r": 0.8896, "render_estoi": 0.3355},
+         "test": {"utterances": 10, "broadband_r": 0.98, "band_r": 0.85}}))  # an older probe: no rendering
+    text = build_report(exp, tmp_path / "RESULTS.md", figures=False)
+    assert "`av` (exp/av/config.yaml) sampled with `dpm2m` {\"steps\": 8}, guidance 2.0, started at t 0.01 " \
+           "from the lip_envelope" in text
+    assert "`ao` (exp/ao/config.yaml) sampled with `dpm2m` {\"steps\": 8}, guidance 1.0;" in text  # from noise
+    assert "| set | utterances | broadband r | band r | render ESTOI |" in text
+    assert "| dev | 60 | 0.979 | 0.890 | 0.336 |" in text and "| test | 10 | 0.980 | 0.850 | – |" in text

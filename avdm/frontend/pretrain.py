@@ -58,7 +58,7 @@ def _crop(lips: np.ndarray, size: int, rng: np.random.Generator, train: bool) ->
 def pretrain(encoder, train: Sequence[Example], lip_mean: float, lip_std: float, steps: int = 400,
              batch_size: int = 8, segment_frames: int = 25, lr: float = 2e-3, lip_crop: int = 88,
              flip_prob: float = 0.5, seed: int = 0, log_every: int = 50) -> List[Dict[str, float]]:
-    """Train ``encoder.trunk`` and ``encoder.head``; sets its band statistics; returns the loss log."""
+    """Train the whole encoder (trunk, temporal context, head); sets its band statistics; returns the loss log."""
     if not train:
         raise ValueError("no training utterance for the lip front-end")
     torch.manual_seed(seed)
