@@ -226,8 +226,7 @@ class AVDiffusionModel(AbsESPnetModel):
         if not self.predicts_envelope:
             raise ValueError(f"visual encoder {type(self.net['visual']).__name__} predicts no envelope "
                              "(needs visual_encoder: lip_envelope)")
-        enc = self._nets(use_ema)[0]["visual"]
-        return (enc.envelope(lips)[0].transpose(0, 1) * enc.band_std + enc.band_mean).float()
+        return self._nets(use_ema)[0]["visual"].log_mel(lips)[0].float()
 
     def score_fn(self, visual: torch.Tensor, y: Optional[torch.Tensor] = None, guidance: float = 1.0,
                  use_ema: bool = True, null_visual: Optional[torch.Tensor] = None) -> Callable:

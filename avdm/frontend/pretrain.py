@@ -104,8 +104,7 @@ def predict(encoder, lips: np.ndarray, lip_mean: float, lip_std: float, lip_crop
     """(T, n_bands) log-mel envelope predicted from one utterance's lips (centre crop)."""
     clip = _crop(lips, lip_crop, np.random.default_rng(0), train=False)
     x = (torch.from_numpy(np.ascontiguousarray(clip)).float()[None] - lip_mean) / lip_std
-    z = encoder.envelope(x)[0].transpose(0, 1)
-    return z * encoder.band_std + encoder.band_mean
+    return encoder.log_mel(x)[0]
 
 
 def _pearson(a: torch.Tensor, b: torch.Tensor) -> float:

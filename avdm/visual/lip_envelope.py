@@ -40,12 +40,19 @@ class LipEnvelopeEncoder(AbsVisualEncoder):
         self.register_buffer("band_mean", torch.zeros(n_bands))
         self.register_buffer("band_std", torch.ones(n_bands))
 
+    def _hidden(self, lips: torch.Tensor) -> torch.Tensor:
+        return self.context(self.trunk(lips))
+
     def envelope(self, lips: torch.Tensor) -> torch.Tensor:
         """(B, T, H, W) normalised lips -> (B, n_bands, T) standardised log-mel envelope."""
-        return self.head(self.context(self.trunk(lips)))
+        return self.head(self._hidden(lips))
+
+    def log_mel(self, lips: torch.Tensor) -> torch.Tensor:
+        """(B, T, H, W) normalised lips -> (B, T, n_bands) natural-log band powers (the envelope un-standardised)."""
+        return self.envelope(lips).transpose(1, 2) * self.band_std + self.band_mean
 
     def forward(self, lips: torch.Tensor) -> torch.Tensor:
-        h = self.context(self.trunk(lips))
+        h = self._hidden(lips)
         return torch.cat([h, self.head(h)], dim=1)
 
     def load_pretrained(self) -> None:
